@@ -1,0 +1,20 @@
+"""An injectable clock: rules take ``now`` as an argument; entrypoints get it
+from this dependency, which tests replace (worker_factory) or shift with
+``SIFUWU_CLOCK_OFFSET_SECONDS`` (a whole running stack, e.g. to pass a
+deadline in an end-to-end test)."""
+
+import datetime as dt
+
+from nameko.extensions import DependencyProvider
+
+from sifuwu.events import utcnow
+
+
+class Clock(DependencyProvider):
+    def setup(self):
+        offset = float(self.container.config.get(
+            "SIFUWU_CLOCK_OFFSET_SECONDS", 0) or 0)
+        self.offset = dt.timedelta(seconds=offset)
+
+    def get_dependency(self, worker_ctx):
+        return lambda: utcnow() + self.offset

@@ -1,0 +1,116 @@
+"""The main job (``./run demo``): one story through all four services over
+their public HTTP interfaces, printed as a readable summary in Chinese."""
+
+import re
+import time
+
+import requests
+from rich.console import Console
+from rich.table import Table
+
+STAFF = {"Authorization": "Bearer staff-token"}
+
+
+class StoryError(RuntimeError):
+    pass
+
+
+def poll(fetch, ready, timeout=30, what="结果"):
+    deadline = time.monotonic() + timeout
+    value = None
+    while time.monotonic() < deadline:
+        value = fetch()
+        if ready(value):
+            return value
+        time.sleep(0.2)
+    raise StoryError(f"等待{what}超时（{timeout} 秒）: {value!r}")
+
+
+def skeleton_story(urls, member_id="m-demo-001", phone="13800138000",
+                   staff_headers=STAFF, rating=5):
+    """A member visits an enterprise; the recipient rates it by SMS link;
+    the member's scorecard reflects both. Returns what each step saw."""
+    seen = {}
+    activity = {
+        "category": "enterprise", "kind": "visit",
+        "roles": ["informer", "coordinator"],
+        "member_id": member_id, "member_name": "李明",
+        "unit_id": "u-fgw", "branch_id": "b-fgw-1",
+        "campaign_id": "c-wanren-wanqi",
+        "recipient": {"id": "e-0001", "type": "enterprise",
+                      "name": "滨江智造科技有限公司", "phone": phone},
+        "occurred_at": "2026-11-20T10:00:00+08:00",
+        "place": "滨江智造科技有限公司会议室",
+        "summary": "“万人进万企”走访，了解企业用地和用工诉求。",
+    }
+    response = requests.post(urls["activity"] + "/api/v1/activities",
+                             json=activity, timeout=10)
+    if response.status_code != 201:
+        raise StoryError(f"登记服务活动失败: {response.status_code} "
+                         f"{response.text}")
+    seen["activity"] = response.json()
+
+    messages = poll(
+        lambda: requests.get(urls["notify"] + "/api/v1/messages",
+                             params={"to": phone}, headers=staff_headers,
+                             timeout=10).json()["items"],
+        lambda items: any(m["event_type"] == "invitation.issued"
+                          and m["status"] == "delivered" for m in items),
+        what="评价邀请短信")
+    sms = next(m for m in messages if m["event_type"] == "invitation.issued")
+    seen["sms"] = sms
+    link = re.search(r"https?://\S+/f/[\w.\-]+", sms["body"]).group(0)
+    seen["link"] = link
+
+    page = requests.get(link, timeout=10)
+    seen["page_status"] = page.status_code
+    seen["page_has_levels"] = all(
+        level in page.text for level in ("非常满意", "满意", "基本满意",
+                                         "不满意", "非常不满意"))
+    first = requests.post(link, data={"rating": str(rating),
+                                      "comment": "服务热情，问题解决及时。"},
+                          timeout=10)
+    second = requests.post(link, data={"rating": "1"}, timeout=10)
+    seen["first_submit"] = (first.status_code, "感谢您的评价" in first.text)
+    seen["second_submit"] = (second.status_code, "已评价" in second.text)
+
+    card = poll(
+        lambda: requests.get(
+            urls["assessment"] + f"/api/v1/scorecards/members/{member_id}",
+            timeout=10).json(),
+        lambda c: c["activity_count"] >= 1 and c["rating_count"] >= 1,
+        what="考评积分卡")
+    seen["scorecard"] = card
+    return seen
+
+
+def print_summary(seen, console=None):
+    console = console or Console()
+    table = Table(title="机关党建+四服务 · 演示流程", show_lines=True)
+    table.add_column("步骤")
+    table.add_column("结果")
+    activity = seen["activity"]
+    table.add_row("1 登记服务活动",
+                  f"{activity['member_name']} 走访 "
+                  f"{activity['recipient']['name']}（编号 {activity['id'][:8]}…）")
+    table.add_row("2 发送评价邀请短信",
+                  f"发往 {seen['sms']['to']}，状态 {seen['sms']['status']}")
+    table.add_row("3 打开评价页面",
+                  f"HTTP {seen['page_status']}，五级评价"
+                  f"{'齐全' if seen['page_has_levels'] else '缺失'}")
+    table.add_row("  提交评价", f"HTTP {seen['first_submit'][0]}，"
+                  f"再次提交被拒绝: HTTP {seen['second_submit'][0]}")
+    card = seen["scorecard"]
+    table.add_row("4 党员积分卡",
+                  f"服务活动 {card['activity_count']} 次，"
+                  f"满意度均分 {card['average_satisfaction']}")
+    console.print(table)
+
+
+def run(urls, console=None):
+    console = console or Console()
+    started = time.monotonic()
+    seen = skeleton_story(urls)
+    print_summary(seen, console)
+    console.print(f"演示完成，用时 {time.monotonic() - started:.1f} 秒。")
+    return seen

@@ -1,0 +1,55 @@
+"""Personal data protection (个人信息保护): masking for logs and pages,
+keyed hashes for look-ups, encryption at rest for contact details."""
+
+import base64
+import hashlib
+import hmac
+import re
+
+from cryptography.fernet import Fernet
+
+PHONE_RE = re.compile(r"(?<!\d)(1[3-9]\d)(\d{4})(\d{4})(?!\d)")
+
+
+def mask_phone(phone):
+    """138****5678"""
+    if not phone:
+        return phone
+    phone = str(phone)
+    if len(phone) < 7:
+        return "*" * len(phone)
+    return phone[:3] + "****" + phone[-4:]
+
+
+def mask_name(name):
+    """张** : keep the family name only."""
+    if not name:
+        return name
+    return name[0] + "*" * (len(name) - 1)
+
+
+def mask_text(text):
+    """Mask every mainland mobile number inside free text (for logs)."""
+    return PHONE_RE.sub(lambda m: m.group(1) + "****" + m.group(3), str(text))
+
+
+def contact_hash(secret, value):
+    """A keyed hash to find a contact without storing it in clear."""
+    normalised = re.sub(r"\s+", "", str(value))
+    return hmac.new(secret.encode(), normalised.encode(),
+                    hashlib.sha256).hexdigest()
+
+
+class Sealer:
+    """Symmetric encryption of contact data at rest (Fernet)."""
+
+    def __init__(self, secret):
+        key = base64.urlsafe_b64encode(
+            hashlib.sha256(b"sifuwu-at-rest:" + secret.encode()).digest())
+        self._fernet = Fernet(key)
+
+    def seal(self, value):
+        return self._fernet.encrypt(str(value).encode()).decode()
+
+    def open(self, token):
+        return self._fernet.decrypt(token.encode()).decode()

@@ -1,0 +1,65 @@
+"""What every sifuwu service has: the store, dead-lettering, config and the
+``/health`` endpoint. Each service subclasses ``ServiceBase``."""
+
+import logging
+
+from kombu import Connection
+from nameko.dependency_providers import Config
+
+from sifuwu import __version__
+from sifuwu.clock import Clock
+from sifuwu.consumer import DeadLetters
+from sifuwu.settings import Settings
+from sifuwu.store import Store
+from sifuwu.web import http, json_response
+
+log = logging.getLogger(__name__)
+
+
+def check_broker(amqp_uri, timeout=2):
+    with Connection(amqp_uri, connect_timeout=timeout) as conn:
+        conn.ensure_connection(max_retries=1, timeout=timeout)
+
+
+def health_report(service_name, store, amqp_uri):
+    """(status code, body) of a health check of the broker and the store."""
+    body = {"status": "ok", "service": service_name, "broker": "ok",
+            "store": "ok", "version": __version__}
+    failing = []
+    try:
+        check_broker(amqp_uri)
+    except Exception as exc:  # noqa: BLE001 - reported, not raised
+        body["broker"] = f"unreachable: {type(exc).__name__}"
+        failing.append("broker")
+    try:
+        store.ping()
+    except Exception as exc:  # noqa: BLE001 - reported, not raised
+        body["store"] = f"unreachable: {type(exc).__name__}"
+        failing.append("store")
+    if failing:
+        body["status"] = "unavailable"
+        body["failing"] = failing
+        return 503, body
+    return 200, body
+
+
+class ServiceBase:
+    """Shared dependencies and entrypoints of the four services."""
+
+    name = None
+    indexes = {}
+
+    store = Store()
+    dead_letters = DeadLetters()
+    config = Config()
+    clock = Clock()
+
+    @property
+    def settings(self):
+        return Settings.from_config(self.config)
+
+    @http("GET", "/health")
+    def health(self, request):
+        status, body = health_report(self.name, self.store,
+                                     self.settings.amqp_uri)
+        return json_response(body, status=status)

@@ -1,0 +1,372 @@
+"""The embedded stack (嵌入式运行环境): a private RabbitMQ node, a SecantusDB
+server and the four services as processes, all under one folder.
+
+Used by ``./run`` (demo, up, down) and by the test fixtures. It is the same
+stack as ``docker-compose.yml``: same services, same environment variables,
+same health checks; only the broker and the store are local processes.
+"""
+
+import dataclasses
+import hashlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+from sifuwu.settings import DEFAULT_PORTS
+from sifuwu.wiring import SERVICES
+
+ROOT = Path(__file__).resolve().parent.parent
+RABBIT_BIN = Path("/usr/lib/rabbitmq/bin")
+SERVICE_CLASSES = {"activity": "ActivityService",
+                   "assessment": "AssessmentService",
+                   "feedback": "FeedbackService", "notify": "NotifyService"}
+# Silence exactly eventlet's deprecation notice (it starts with a newline).
+EVENTLET_NOTICE_FILTER = "ignore:\nEventlet is deprecated:Warning"
+
+
+def serve_command(service):
+    """`nameko run` for one service, with the project's config file."""
+    nameko = Path(sys.executable).parent / "nameko"
+    return [str(nameko), "run", "--config", str(Path(__file__).resolve().parent / "config.yaml"),
+            f"services.{service}.service:{SERVICE_CLASSES[service]}"]
+
+
+def serve_env(service, base_env):
+    """The environment a service runs with: its default port unless
+    WEB_SERVER_ADDRESS is given, and eventlet's notice silenced."""
+    env = dict(base_env)
+    env.setdefault("WEB_SERVER_ADDRESS",
+                   f"0.0.0.0:{DEFAULT_PORTS[service]}")
+    env["PYTHONWARNINGS"] = EVENTLET_NOTICE_FILTER
+    return env
+
+
+class StackError(RuntimeError):
+    """A step of the stack cannot run; the message says what to do."""
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def port_open(port, host="127.0.0.1"):
+    with socket.socket() as sock:
+        sock.settimeout(0.3)
+        return sock.connect_ex((host, port)) == 0
+
+
+def wait_until(check, timeout, what, interval=0.3):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            if check():
+                return
+        except Exception as exc:  # noqa: BLE001 - retried until deadline
+            last = exc
+        time.sleep(interval)
+    raise StackError(f"{what} did not come up within {timeout:.0f} s"
+                     + (f" ({last})" if last else ""))
+
+
+@dataclasses.dataclass
+class Ports:
+    amqp: int = 5672
+    amqp_management: int = 15672
+    amqp_dist: int = 25672
+    store: int = 27017
+    services: dict = dataclasses.field(
+        default_factory=lambda: dict(DEFAULT_PORTS))
+
+    @classmethod
+    def from_env(cls):
+        env = os.environ
+        base = cls()
+        return cls(
+            amqp=int(env.get("SIFUWU_AMQP_PORT", base.amqp)),
+            amqp_management=int(env.get("SIFUWU_AMQP_MANAGEMENT_PORT",
+                                        base.amqp_management)),
+            amqp_dist=int(env.get("SIFUWU_AMQP_DIST_PORT", base.amqp_dist)),
+            store=int(env.get("SIFUWU_STORE_PORT", base.store)),
+            services={name: int(env.get(f"SIFUWU_{name.upper()}_PORT", port))
+                      for name, port in DEFAULT_PORTS.items()})
+
+    @classmethod
+    def free(cls):
+        return cls(amqp=free_port(), amqp_management=free_port(),
+                   amqp_dist=free_port(), store=free_port(),
+                   services={name: free_port() for name in SERVICES})
+
+
+class EmbeddedStack:
+    """Start, watch and stop the embedded stack under ``base_dir``."""
+
+    def __init__(self, base_dir, ports=None, db_prefix="sifuwu_",
+                 extra_env=None):
+        self.base = Path(base_dir).resolve()
+        self.ports = ports or Ports.from_env()
+        self.db_prefix = db_prefix
+        self.extra_env = dict(extra_env or {})
+        digest = hashlib.sha1(str(self.base).encode()).hexdigest()[:8]
+        self.node = f"sifuwu-{digest}@localhost"
+        self.processes = {}
+
+    # -- addresses ---------------------------------------------------------
+
+    @property
+    def amqp_uri(self):
+        return f"pyamqp://guest:guest@127.0.0.1:{self.ports.amqp}//"
+
+    @property
+    def mongo_uri(self):
+        # SecantusDB keeps every retryable write and rescans them on each
+        # write; production MongoDB keeps the default (retryable writes on).
+        return f"mongodb://127.0.0.1:{self.ports.store}/?retryWrites=false"
+
+    def url(self, service):
+        return f"http://127.0.0.1:{self.ports.services[service]}"
+
+    @property
+    def state_file(self):
+        return self.base / "stack.json"
+
+    def service_env(self, service):
+        env = dict(os.environ)
+        env.update({
+            "AMQP_URI": self.amqp_uri,
+            "MONGO_URI": self.mongo_uri,
+            "WEB_SERVER_ADDRESS": f"127.0.0.1:{self.ports.services[service]}",
+            "SIFUWU_DB_PREFIX": self.db_prefix,
+            "SIFUWU_FEEDBACK_BASE_URL": self.url("feedback"),
+        })
+        env.update(self.extra_env)
+        return serve_env(service, env)
+
+    # -- RabbitMQ ----------------------------------------------------------
+
+    def rabbit_env(self):
+        home = self.base / "rabbitmq"
+        env = dict(os.environ)
+        env.update({
+            "HOME": str(home),
+            "RABBITMQ_NODENAME": self.node,
+            "RABBITMQ_MNESIA_BASE": str(home / "mnesia"),
+            "RABBITMQ_LOG_BASE": str(home / "log"),
+            "RABBITMQ_ENABLED_PLUGINS_FILE": str(home / "enabled_plugins"),
+            "RABBITMQ_CONFIG_FILE": str(home / "rabbitmq.conf"),
+            "RABBITMQ_DIST_PORT": str(self.ports.amqp_dist),
+            "RABBITMQ_PID_FILE": str(home / "rabbitmq.pid"),
+        })
+        return env
+
+    def rabbitmqctl(self, *args, timeout=60, check=True):
+        result = subprocess.run(
+            [str(RABBIT_BIN / "rabbitmqctl"), "-n", self.node, *args],
+            env=self.rabbit_env(), capture_output=True, text=True,
+            timeout=timeout)
+        if check and result.returncode != 0:
+            raise StackError(f"rabbitmqctl {' '.join(args)} failed: "
+                             f"{result.stderr.strip() or result.stdout.strip()}")
+        return result.stdout
+
+    def start_rabbit(self):
+        if not (RABBIT_BIN / "rabbitmq-server").exists():
+            raise StackError(
+                "RabbitMQ is not installed. Install Debian's package: "
+                "sudo apt-get update && sudo apt-get install -y rabbitmq-server "
+                "(./run does this itself when run as root).")
+        home = self.base / "rabbitmq"
+        (home / "log").mkdir(parents=True, exist_ok=True)
+        (home / "enabled_plugins").write_text("[rabbitmq_management].\n")
+        (home / "rabbitmq.conf").write_text(
+            f"listeners.tcp.default = 127.0.0.1:{self.ports.amqp}\n"
+            f"management.tcp.ip = 127.0.0.1\n"
+            f"management.tcp.port = {self.ports.amqp_management}\n"
+            "vm_memory_high_watermark.relative = 0.4\n"
+            "disk_free_limit.absolute = 200MB\n")
+        if port_open(self.ports.amqp):
+            raise StackError(
+                f"port {self.ports.amqp} is taken (another RabbitMQ?). Stop it "
+                "or set SIFUWU_AMQP_PORT to a free port.")
+        log = open(home / "log" / "console.log", "ab")
+        self.processes["rabbitmq"] = subprocess.Popen(
+            [str(RABBIT_BIN / "rabbitmq-server")], env=self.rabbit_env(),
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.rabbitmqctl("wait", str(home / "rabbitmq.pid"), "--timeout",
+                         "90", timeout=120)
+        wait_until(lambda: port_open(self.ports.amqp), 60, "RabbitMQ")
+
+    def stop_rabbit(self, pid=None):
+        try:
+            self.rabbitmqctl("shutdown", timeout=60, check=False)
+        except subprocess.TimeoutExpired:
+            pass
+        self._terminate("rabbitmq", pid)
+
+    # -- the store ---------------------------------------------------------
+
+    def start_store(self):
+        exe = Path(sys.executable).parent / "secantusd-py"
+        if not exe.exists():
+            raise StackError("SecantusDB is missing: run ./run setup "
+                             "(installs the project with the 'embedded' extra).")
+        if port_open(self.ports.store):
+            raise StackError(f"port {self.ports.store} is taken. Stop what "
+                             "listens there or set SIFUWU_STORE_PORT.")
+        data = self.base / "store"
+        data.mkdir(parents=True, exist_ok=True)
+        (self.base / "logs").mkdir(parents=True, exist_ok=True)
+        log = open(self.base / "logs" / "store.log", "ab")
+        self.processes["store"] = subprocess.Popen(
+            [str(exe), "--host", "127.0.0.1", "--port", str(self.ports.store),
+             "--storage-path", str(data), "--log-level", "WARNING"],
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        wait_until(self._store_ready, 60, "SecantusDB")
+
+    def _store_ready(self):
+        from pymongo import MongoClient
+        proc = self.processes.get("store")
+        if proc is not None and proc.poll() is not None:
+            raise StackError("SecantusDB exited; see "
+                             f"{self.base / 'logs' / 'store.log'}")
+        with MongoClient(self.mongo_uri, serverSelectionTimeoutMS=500) as c:
+            c.admin.command("ping")
+        return True
+
+    # -- services ----------------------------------------------------------
+
+    def start_service(self, service):
+        (self.base / "logs").mkdir(parents=True, exist_ok=True)
+        log = open(self.base / "logs" / f"{service}.log", "ab")
+        self.processes[service] = subprocess.Popen(
+            serve_command(service), env=self.service_env(service),
+            cwd=str(ROOT), stdout=log,
+            stderr=subprocess.STDOUT, start_new_session=True)
+
+    def healthy(self, service):
+        response = requests.get(self.url(service) + "/health", timeout=2)
+        return response.status_code == 200
+
+    def wait_healthy(self, services=SERVICES, timeout=90):
+        for service in services:
+            def check(service=service):
+                proc = self.processes.get(service)
+                if proc is not None and proc.poll() is not None:
+                    raise StackError(
+                        f"service {service} exited; see "
+                        f"{self.base / 'logs' / (service + '.log')}")
+                return self.healthy(service)
+            wait_until(check, timeout, f"service {service}")
+
+    def kill_service(self, service, sig=signal.SIGKILL):
+        proc = self.processes[service]
+        os.killpg(proc.pid, sig)
+        proc.wait(timeout=30)
+
+    # -- whole stack -------------------------------------------------------
+
+    def start(self, progress=print):
+        self.base.mkdir(parents=True, exist_ok=True)
+        running = self.running_state()
+        if running:
+            raise StackError("the stack is already running (./run down stops "
+                             "it): " + ", ".join(running["urls"].values()))
+        try:
+            progress("启动 RabbitMQ …")
+            self.start_rabbit()
+            progress("启动 SecantusDB …")
+            self.start_store()
+            progress("启动四个服务 …")
+            for service in SERVICES:
+                self.start_service(service)
+            self.wait_healthy()
+        except BaseException:
+            self.stop()
+            raise
+        self.write_state()
+        return self
+
+    def write_state(self):
+        self.state_file.write_text(json.dumps({
+            "pids": {name: proc.pid for name, proc in self.processes.items()},
+            "node": self.node,
+            "amqp_uri": self.amqp_uri,
+            "mongo_uri": self.mongo_uri,
+            "db_prefix": self.db_prefix,
+            "ports": dataclasses.asdict(self.ports),
+            "urls": {service: self.url(service) for service in SERVICES},
+        }, ensure_ascii=False, indent=2))
+
+    def running_state(self):
+        """The recorded state if the recorded processes are alive."""
+        if not self.state_file.exists():
+            return None
+        state = json.loads(self.state_file.read_text())
+        alive = [pid for pid in state["pids"].values() if _alive(pid)]
+        if not alive:
+            self.state_file.unlink()
+            return None
+        return state
+
+    def stop(self):
+        state = None
+        if self.state_file.exists():
+            state = json.loads(self.state_file.read_text())
+        pids = state["pids"] if state else {}
+        for service in SERVICES:
+            self._terminate(service, pids.get(service))
+        self._terminate("store", pids.get("store"))
+        if "rabbitmq" in self.processes or "rabbitmq" in pids:
+            self.stop_rabbit(pids.get("rabbitmq"))
+        if self.state_file.exists():
+            self.state_file.unlink()
+
+    def _terminate(self, name, pid=None):
+        proc = self.processes.pop(name, None)
+        pid = proc.pid if proc is not None else pid
+        if pid is None or not _alive(pid):
+            return
+        try:
+            os.killpg(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and _alive(pid):
+            if proc is not None and proc.poll() is not None:
+                return
+            time.sleep(0.1)
+        if _alive(pid):
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        if proc is not None:
+            proc.wait(timeout=10)
+
+    def wipe(self):
+        shutil.rmtree(self.base, ignore_errors=True)
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie child counts as dead.
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split()[2] != "Z"
+    except OSError:
+        return True

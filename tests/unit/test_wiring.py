@@ -1,0 +1,54 @@
+"""Every consumer is registered in sifuwu.wiring and every registered
+subscription has its consumer: queues are declared before anyone publishes."""
+
+import inspect
+
+from nameko.events import EventHandler
+
+from services.activity.service import ActivityService
+from services.assessment.service import AssessmentService
+from services.feedback.service import FeedbackService
+from services.notify.service import NotifyService
+from sifuwu import events as ev
+from sifuwu import wiring
+
+SERVICE_CLASSES = (ActivityService, AssessmentService, FeedbackService,
+                   NotifyService)
+
+
+def handlers():
+    found = set()
+    for cls in SERVICE_CLASSES:
+        for name, method in inspect.getmembers(cls):
+            for entrypoint in getattr(method, "nameko_entrypoints", ()):
+                if isinstance(entrypoint, EventHandler):
+                    found.add((entrypoint.source_service,
+                               entrypoint.event_type, cls.name, name))
+    return found
+
+
+def test_registry_matches_handlers():
+    assert handlers() == set(wiring.SUBSCRIPTIONS)
+
+
+def test_handlers_consume_through_the_dead_lettering_wrapper():
+    for cls in SERVICE_CLASSES:
+        for name, method in inspect.getmembers(cls):
+            if any(isinstance(e, EventHandler)
+                   for e in getattr(method, "nameko_entrypoints", ())):
+                assert hasattr(method, "consumes"), (cls.name, name)
+
+
+def test_registered_types_are_known_event_names():
+    known = {value for key, value in vars(ev).items()
+             if key.isupper() and isinstance(value, str) and "." in value}
+    for publisher, event_type, consumer, _ in wiring.SUBSCRIPTIONS:
+        assert event_type in known
+        assert publisher in wiring.SERVICES and consumer in wiring.SERVICES
+
+
+def test_queue_names_follow_nameko():
+    queue = wiring.subscription_queues()[0]
+    pub, etype, con, meth = wiring.SUBSCRIPTIONS[0]
+    assert queue.name == f"evt-{pub}-{etype}--{con}.{meth}"
+    assert queue.durable and not queue.auto_delete
