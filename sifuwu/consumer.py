@@ -14,6 +14,7 @@ Handlers are idempotent through ``StoreAccess.transaction(consumed=...)``.
 import functools
 import json
 import logging
+import time
 
 import eventlet
 from kombu import Connection
@@ -25,6 +26,8 @@ from nameko.extensions import DependencyProvider
 from sifuwu import wiring
 from sifuwu.errors import DomainError
 from sifuwu.events import load_envelope
+from sifuwu.ops import metrics
+from sifuwu.ops.jsonlog import log_context
 from sifuwu.settings import Settings
 from sifuwu.store import Duplicate, is_transient
 
@@ -50,6 +53,7 @@ class DeadLetters(DependencyProvider):
                    "x-service": self.container.service_name}
         if worker_ctx is not None:
             headers["x-entrypoint"] = worker_ctx.entrypoint.method_name
+            headers.update(original_route(worker_ctx.entrypoint))
         conn = Connection(self.settings.amqp_uri,
                           transport_options={"confirm_publish": True})
         payload = body if isinstance(body, (bytes, str)) else json.dumps(
@@ -60,7 +64,35 @@ class DeadLetters(DependencyProvider):
                 delivery_mode=2, headers=headers, retry=True,
                 content_type="application/json", content_encoding="utf-8",
                 declare=[wiring.dead_letter_queue()])
+        metrics.DEAD_LETTERED.labels(self.container.service_name, queue).inc()
         log.warning("dead-lettered a message: %s", reason)
+
+
+def original_route(entrypoint):
+    """Where the failed message came from, so ``sifuwu dlq replay`` can
+    send it back: {x-original-exchange, x-original-routing-key[, queue]}."""
+    source = getattr(entrypoint, "source_service", None)
+    event_type = getattr(entrypoint, "event_type", None)
+    if source and event_type:
+        return {wiring.ORIGINAL_EXCHANGE_HEADER: f"{source}.events",
+                wiring.ORIGINAL_ROUTING_KEY_HEADER: event_type,
+                "x-original-queue": wiring.subscription_queue_name(
+                    source, event_type, entrypoint.container.service_name,
+                    entrypoint.method_name)}
+    queue = getattr(entrypoint, "queue", None)
+    if queue is not None and getattr(queue, "exchange", None) is not None:
+        return {wiring.ORIGINAL_EXCHANGE_HEADER: queue.exchange.name or "",
+                wiring.ORIGINAL_ROUTING_KEY_HEADER: queue.routing_key or "",
+                "x-original-queue": queue.name or ""}
+    return {}
+
+
+class _DeadLettered(Exception):
+    """Internal: the message was dead-lettered (``kind`` for metrics)."""
+
+    def __init__(self, kind):
+        super().__init__(kind)
+        self.kind = kind
 
 
 def describe(exc):
@@ -82,25 +114,50 @@ def consumes(publisher, event_type):
     def decorator(fn):
         @functools.wraps(fn)
         def handler(self, payload):
+            labels = (type(self).name or "", fn.__name__, event_type)
+            started = time.perf_counter()
+            outcome, kind = "applied", None
+            try:
+                return _handle(self, payload)
+            except Duplicate:
+                outcome = "duplicate"
+                return None
+            except _DeadLettered as exc:
+                outcome, kind = "dead_lettered", exc.kind
+                return None
+            except Exception:
+                outcome, kind = "requeued", "transient"
+                raise
+            finally:
+                metrics.EVENTS_CONSUMED.labels(*labels, outcome).inc()
+                if kind:
+                    metrics.EVENT_FAILURES.labels(*labels, kind).inc()
+                metrics.HANDLER_SECONDS.labels(*labels).observe(
+                    time.perf_counter() - started)
+
+        def _handle(self, payload):
             try:
                 envelope = load_envelope(payload)
             except ValidationError as exc:
                 self.dead_letters(payload, describe(exc))
-                return None
-            try:
-                return fn(self, envelope)
-            except Duplicate:
-                log.info("duplicate event %s ignored", envelope["event_id"])
-                return None
-            except Exception as exc:  # noqa: BLE001 - classified below
-                if is_transient(exc):
-                    log.warning("transient failure on %s (%s); re-queueing",
-                                envelope["event_id"], type(exc).__name__)
-                    eventlet.sleep(TRANSIENT_PAUSE)
+                raise _DeadLettered("invalid")
+            with log_context(envelope):
+                try:
+                    return fn(self, envelope)
+                except Duplicate:
+                    log.info("duplicate event %s ignored",
+                             envelope["event_id"])
                     raise
-                log.exception("event %s failed", envelope["event_id"])
-                self.dead_letters(payload, describe(exc))
-                return None
+                except Exception as exc:  # noqa: BLE001 - classified below
+                    if is_transient(exc):
+                        log.warning("transient failure on %s (%s); "
+                                    "re-queueing", envelope["event_id"],
+                                    type(exc).__name__)
+                        eventlet.sleep(TRANSIENT_PAUSE)
+                        raise
+                    log.exception("event %s failed", envelope["event_id"])
+                    self.dead_letters(payload, describe(exc))
+                    raise _DeadLettered("error")
 
         handler.consumes = (publisher, event_type)
         return event_handler(publisher, event_type,

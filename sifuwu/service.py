@@ -5,10 +5,12 @@ import logging
 
 from kombu import Connection
 from nameko.dependency_providers import Config
+from werkzeug.wrappers import Response
 
-from sifuwu import __version__
+from sifuwu import __version__, wiring
 from sifuwu.clock import Clock
 from sifuwu.consumer import DeadLetters
+from sifuwu.ops import metrics
 from sifuwu.settings import Settings
 from sifuwu.store import Store
 from sifuwu.web import http, json_response
@@ -43,6 +45,14 @@ def health_report(service_name, store, amqp_uri):
     return 200, body
 
 
+def metrics_queues(service_name):
+    """The queues whose depth a service reports: its subscriptions and the
+    dead-letter queues."""
+    mine = [wiring.subscription_queue_name(*sub)
+            for sub in wiring.SUBSCRIPTIONS if sub[2] == service_name]
+    return mine + [wiring.DEAD_LETTER_QUEUE, wiring.INGEST_REJECTED_QUEUE]
+
+
 class ServiceBase:
     """Shared dependencies and entrypoints of the four services."""
 
@@ -63,3 +73,11 @@ class ServiceBase:
         status, body = health_report(self.name, self.store,
                                      self.settings.amqp_uri)
         return json_response(body, status=status)
+
+    @http("GET", "/metrics")
+    def prometheus_metrics(self, request):
+        """Prometheus text format: events, failures, dead letters, handler
+        and HTTP latency, and the depth of the queues this service reads."""
+        body, content_type = metrics.exposition(
+            self.settings.amqp_uri, metrics_queues(self.name))
+        return Response(body, status=200, content_type=content_type)

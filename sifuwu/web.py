@@ -7,6 +7,7 @@ zh-CN ``message``; field errors come as ``fields``. Never a stack trace.
 import datetime as dt
 import json
 import logging
+import time
 
 from marshmallow import ValidationError
 from nameko.web.handlers import HttpRequestHandler
@@ -14,6 +15,8 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
 from sifuwu.errors import DomainError, PayloadTooLarge
+from sifuwu.ops import metrics
+from sifuwu.ops.jsonlog import log_context
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +84,21 @@ def load_body(request, schema, max_bytes=1_048_576):
 
 
 class HttpEntrypoint(HttpRequestHandler):
-    """nameko's ``@http`` with sifuwu's error mapping."""
+    """nameko's ``@http`` with sifuwu's error mapping, counted in
+    ``sifuwu_http_requests_total`` by route template and status."""
+
+    def handle_request(self, request):
+        started = time.perf_counter()
+        status = 500
+        try:
+            with log_context(route=self.url):
+                response = super().handle_request(request)
+            status = response.status_code
+            return response
+        finally:
+            metrics.observe_http(self.container.service_name, self.method,
+                                 self.url, status,
+                                 time.perf_counter() - started)
 
     def response_from_exception(self, exc):
         if isinstance(exc, ValidationError):
