@@ -80,7 +80,7 @@ class EnvelopeSchema(Schema):
         required=True, validate=validate.Length(min=1, max=64))
     occurred_at = fields.AwareDateTime(
         required=True, format="iso",
-        error_messages={"awareness": "时间须带时区偏移，例如 2026-03-01T09:30:00+08:00"})
+        error_messages={"invalid_awareness": "时间须带时区偏移，例如 2026-03-01T09:30:00+08:00"})
     correlation_id = fields.String(
         load_default=None, allow_none=True, validate=validate.Length(max=128))
     data = fields.Dict(required=True)

@@ -1,14 +1,66 @@
-"""Activity service (活动服务): entrypoints only."""
+"""Activity service (活动服务): entrypoints only.
 
-from sifuwu.errors import NotFound
+Ways in: staff HTTP, the ingest contract over HTTP (``/api/v1/events``) and
+over AMQP (exchange ``sifuwu.ingest``), and the overdue sweeper (timer)."""
+
+import functools
+import json
+import os
+
+from marshmallow import ValidationError
+from nameko.timer import timer
+
+from sifuwu.auth import bearer_identity
+from sifuwu.errors import DomainError, Forbidden, NotFound, PayloadTooLarge
 from sifuwu.service import ServiceBase
-from sifuwu.web import http, json_response, load_body
-from services.activity import repository, schemas
+from sifuwu.store import Duplicate
+from sifuwu.web import http, json_response, load_body, read_json
+from services.activity import domain, repository, schemas
+from services.activity.ingest import ingest_consumer
+from services.activity.workdays import CALENDAR
+
+BATCH_LIMIT = 1000
+# Caller mistakes: answered, logged as warnings, not as errors.
+EXPECTED = (ValidationError, DomainError)
+# The sweeper's period in seconds (each run is one indexed query).
+SWEEP_INTERVAL = float(os.environ.get("SIFUWU_SWEEP_INTERVAL", "30"))
+
+
+def query_args(request):
+    """Query-string arguments, refusing repeated keys."""
+    args = {}
+    for key, values in request.args.lists():
+        if len(values) > 1:
+            raise ValidationError({key: ["参数不能重复"]})
+        args[key] = values[0]
+    return schemas.QuerySchema().load(args)
+
+
+def page_body(page, schema):
+    return dict(page, items=schema.dump(page["items"], many=True))
 
 
 class ActivityService(ServiceBase):
     name = "activity"
     indexes = repository.INDEXES
+
+    @property
+    def rules(self):
+        config = self.config
+        overrides = config.get("SIFUWU_DEMAND_DEADLINES",
+                               os.environ.get("SIFUWU_DEMAND_DEADLINES"))
+        settings = self.settings
+        return repository.Rules(
+            secret=settings.secret, calendar=CALENDAR,
+            timezone=settings.timezone,
+            deadline_overrides=(json.loads(overrides)
+                                if isinstance(overrides, str) and overrides
+                                else overrides or {}))
+
+    def staff(self, request):
+        return bearer_identity(request, self.settings.staff_tokens)
+
+    # -- staff: activities ----------------------------------------------------
 
     @http("POST", "/api/v1/activities")
     def log_activity(self, request):
@@ -22,7 +74,159 @@ class ActivityService(ServiceBase):
 
     @http("GET", "/api/v1/activities/<activity_id>")
     def get_activity(self, request, activity_id):
+        self.staff(request)
         activity = repository.get_activity(self.store.db, activity_id)
         if activity is None:
             raise NotFound("未找到该服务活动")
         return json_response(schemas.ActivitySchema().dump(activity))
+
+    @http("GET", "/api/v1/activities")
+    def list_activities(self, request):
+        self.staff(request)
+        page = repository.list_activities(self.store.db, query_args(request))
+        return json_response(page_body(page, schemas.ActivitySchema()))
+
+    # -- the ingest contract (HTTP) ----------------------------------------------
+
+    def _ingest(self, payload, system, via):
+        """Validate and apply one envelope from ``system``; returns the
+        answer (status "accepted" or "duplicate")."""
+        if isinstance(payload, dict) and isinstance(payload.get("source"),
+                                                    str) \
+                and payload["source"] != system:
+            raise Forbidden(f"source 须为本系统（{system}），不能代其他系统报送",
+                            code="source_mismatch")
+        envelope = schemas.load_ingest(payload)
+        if envelope["source"] != system:  # defensive; checked above
+            raise Forbidden(code="source_mismatch")
+        try:
+            result = self.store.transaction(
+                functools.partial(repository.ingest, envelope=envelope,
+                                  via=via, now=self.clock(),
+                                  rules=self.rules),
+                correlation_id=envelope.get("correlation_id"))
+        except Duplicate:
+            receipt = repository.get_receipt(self.store.db, system,
+                                             envelope["event_id"]) or {}
+            return {"event_id": envelope["event_id"], "status": "duplicate",
+                    "result": receipt.get("result")}
+        return {"event_id": envelope["event_id"], "status": "accepted",
+                "result": result}
+
+    @http("POST", "/api/v1/events", expected_exceptions=EXPECTED)
+    def ingest_event(self, request):
+        system = bearer_identity(request, self.settings.ingest_tokens)
+        payload = read_json(request, self.settings.max_body_bytes)
+        answer = self._ingest(payload, system, "http")
+        return json_response(answer, status=202 if answer["status"] ==
+                             "accepted" else 200)
+
+    @http("POST", "/api/v1/events:batch", expected_exceptions=EXPECTED)
+    def ingest_batch(self, request):
+        system = bearer_identity(request, self.settings.ingest_tokens)
+        payload = read_json(request, self.settings.max_body_bytes * 8)
+        if isinstance(payload, dict) and isinstance(payload.get("events"),
+                                                    list) \
+                and len(payload["events"]) > BATCH_LIMIT:
+            raise PayloadTooLarge(f"每批最多 {BATCH_LIMIT} 条事件",
+                                  code="batch_too_large")
+        if not isinstance(payload, dict):
+            raise ValidationError({"body": ["请求体须为 JSON 对象"]})
+        batch = schemas.BatchSchema().load(payload)
+        results = []
+        for index, item in enumerate(batch["events"]):
+            try:
+                answer = self._ingest(item, system, "http")
+            except ValidationError as exc:
+                answer = {"status": "rejected", "error": "validation_failed",
+                          "message": "请求数据校验未通过",
+                          "fields": exc.messages}
+            except DomainError as exc:
+                answer = {"status": "rejected", "error": exc.code,
+                          "message": exc.message}
+                if exc.fields:
+                    answer["fields"] = exc.fields
+            answer.setdefault("event_id", item.get("event_id")
+                              if isinstance(item, dict) else None)
+            results.append(dict(answer, index=index))
+        counts = {status: sum(r["status"] == status for r in results)
+                  for status in ("accepted", "duplicate", "rejected")}
+        return json_response(dict(counts, results=results), status=200)
+
+    # -- the ingest contract (AMQP) ------------------------------------------------
+
+    @ingest_consumer(expected_exceptions=EXPECTED)
+    def ingest_message(self, payload, system):
+        return self._ingest(payload, system, "amqp")
+
+    # -- demands (诉求) --------------------------------------------------------------
+
+    @http("GET", "/api/v1/demands")
+    def list_demands(self, request):
+        self.staff(request)
+        page = repository.list_demands(self.store.db, query_args(request))
+        return json_response(page_body(page, schemas.DemandSchema()))
+
+    @http("GET", "/api/v1/demands/<demand_id>")
+    def get_demand(self, request, demand_id):
+        self.staff(request)
+        return json_response(schemas.DemandSchema().dump(
+            repository.get_demand(self.store.db, demand_id)))
+
+    @http("POST", "/api/v1/demands/<demand_id>/<action>")
+    def act_on_demand(self, request, demand_id, action):
+        staff = self.staff(request)
+        if action not in domain.ACTIONS:
+            raise DomainError(f"未知操作: {action}", code="unknown_action",
+                              status=404)
+        body = load_body(request, schemas.DemandActionSchema(),
+                         self.settings.max_body_bytes) \
+            if request.get_data() else schemas.DemandActionSchema().load({})
+        demand = self.store.transaction(
+            lambda uow: repository.act_on_demand(
+                uow, demand_id, action, by=f"staff:{staff}", at=self.clock(),
+                rules=self.rules, **body))
+        return json_response(schemas.DemandSchema().dump(demand))
+
+    @timer(interval=SWEEP_INTERVAL)
+    def sweep_overdue(self):
+        """督办: escalate demands past their deadlines, level by level."""
+        now = self.clock()
+        rules = self.rules
+        raised = 0
+        for demand_id in repository.demands_due(self.store.db, now):
+            try:
+                raised += len(self.store.transaction(
+                    lambda uow, demand_id=demand_id: repository.escalate(
+                        uow, demand_id, now=now, rules=rules)))
+            except DomainError:
+                continue  # changed meanwhile; the next sweep sees it
+        return raised
+
+    # -- campaigns (主题活动) -----------------------------------------------------------
+
+    @http("POST", "/api/v1/campaigns")
+    def create_campaign(self, request):
+        self.staff(request)
+        data = load_body(request, schemas.CampaignCreateSchema(),
+                         self.settings.max_body_bytes)
+        now = self.clock()
+        campaign = self.store.transaction(
+            lambda uow: repository.create_campaign(uow, data, now))
+        return json_response(schemas.CampaignSchema().dump(campaign),
+                             status=201)
+
+    @http("GET", "/api/v1/campaigns")
+    def list_campaigns(self, request):
+        self.staff(request)
+        return json_response({"items": schemas.CampaignSchema().dump(
+            repository.list_campaigns(self.store.db), many=True)})
+
+    @http("GET", "/api/v1/campaigns/<campaign_id>")
+    def campaign_progress(self, request, campaign_id):
+        self.staff(request)
+        campaign = repository.get_campaign(self.store.db, campaign_id)
+        body = schemas.CampaignSchema().dump(campaign)
+        body["progress"] = repository.campaign_progress(self.store.db,
+                                                        campaign)
+        return json_response(body)

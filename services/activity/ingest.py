@@ -1,0 +1,240 @@
+"""The AMQP way in (消息接入): a nameko entrypoint built on kombu that
+consumes the public ingest exchange ``sifuwu.ingest``.
+
+* The sender is the message's ``user_id`` property, which RabbitMQ validates
+  against the connection's user (one broker user per source system); it is
+  mapped to a source system (``SIFUWU_INGEST_AMQP_USERS`` = ``user=system``,
+  and every system with an ingest token maps to itself).
+* A valid message is handed to the decorated service method in a worker and
+  acknowledged only after the worker's transaction committed.
+* An invalid message is never dropped: it is published, body and headers
+  intact plus ``x-rejection-reason``, to the durable queue
+  ``sifuwu.ingest.rejected``, and acknowledged only once the broker confirmed
+  that publish.
+* A transient failure (store or broker down) puts the message back.
+
+Acks happen on the consuming greenthread only (kombu channels are not shared
+between greenthreads); workers report back through a queue.
+"""
+
+import json
+import logging
+import os
+import socket
+
+import eventlet
+from eventlet.queue import Empty, LightQueue
+from kombu import Connection, Consumer, Exchange, Queue
+from kombu.pools import producers
+from marshmallow import ValidationError
+from nameko.extensions import Entrypoint
+
+from sifuwu import wiring
+from sifuwu.auth import parse_tokens
+from sifuwu.consumer import describe
+from sifuwu.settings import Settings
+from sifuwu.store import is_transient
+from sifuwu.web import reject_operators
+
+log = logging.getLogger(__name__)
+
+AMQP_USERS_KEY = "SIFUWU_INGEST_AMQP_USERS"
+RETRY_PAUSE = 1.0
+# Domain errors that mean "try again", not "this message is wrong".
+RETRYABLE = ("concurrent_update",)
+
+
+def ingest_exchange():
+    return Exchange(wiring.INGEST_EXCHANGE, type="topic", durable=True,
+                    delivery_mode=2)
+
+
+def ingest_queue():
+    return Queue(wiring.INGEST_QUEUE, exchange=ingest_exchange(),
+                 routing_key="#", durable=True, auto_delete=False)
+
+
+def rejected_queue():
+    return Queue(wiring.INGEST_REJECTED_QUEUE, durable=True,
+                 auto_delete=False)
+
+
+def declare_ingest_topology(connection):
+    channel = connection.default_channel
+    ingest_exchange()(channel).declare()
+    for queue in (ingest_queue(), rejected_queue()):
+        queue(channel).declare()
+
+
+def broker_users(config):
+    """{broker user: source system}."""
+    settings = Settings.from_config(config)
+    users = {system: system
+             for system in parse_tokens(settings.ingest_tokens).values()}
+    spec = config.get(AMQP_USERS_KEY, os.environ.get(AMQP_USERS_KEY, ""))
+    for item in (spec or "").split(","):
+        user, sep, system = item.strip().partition("=")
+        if sep and user.strip() and system.strip():
+            users[user.strip()] = system.strip()
+    return users
+
+
+class Rejected(Exception):
+    """A message that must go to ``sifuwu.ingest.rejected``."""
+
+    def __init__(self, reason):
+        self.reason = reason
+        super().__init__(reason)
+
+
+def decode(message, users):
+    """(payload dict, source system) of a message, or ``Rejected``."""
+    user = message.properties.get("user_id")
+    if not user:
+        raise Rejected("unauthorized: 消息缺少 user_id 属性，无法识别来源系统")
+    system = users.get(user)
+    if system is None:
+        raise Rejected(f"unauthorized: 未登记的接入用户 {user}")
+    try:
+        payload = json.loads(message.body)
+    except (TypeError, ValueError, UnicodeDecodeError):
+        raise Rejected("invalid: 消息体不是有效的 UTF-8 JSON")
+    try:
+        reject_operators(payload)
+    except ValidationError as exc:
+        raise Rejected(describe(exc))
+    if not isinstance(payload, dict):
+        raise Rejected("invalid: 消息体须为 JSON 对象")
+    return payload, system
+
+
+class IngestConsumer(Entrypoint):
+    """``@ingest_consumer`` on a method ``fn(self, payload, system)``."""
+
+    def setup(self):
+        self.settings = Settings.from_config(self.container.config)
+        self.users = broker_users(self.container.config)
+        self.prefetch = max(1, int(self.container.config.get(
+            "max_workers", 10)) // 2)
+        self._done = LightQueue()
+        self._running = False
+        self._gt = None
+
+    def start(self):
+        self._running = True
+        self._gt = self.container.spawn_managed_thread(
+            self._run, identifier="ingest_consumer")
+
+    def stop(self):
+        self._running = False
+        if self._gt is not None:
+            self._gt.wait()
+
+    def kill(self):
+        self._running = False
+        if self._gt is not None:
+            self._gt.kill()
+
+    # -- the consuming greenthread -------------------------------------------
+
+    def _run(self):
+        while self._running:
+            try:
+                with Connection(self.settings.amqp_uri, heartbeat=30,
+                                connect_timeout=5) as conn:
+                    self._consume(conn)
+            except Exception as exc:  # noqa: BLE001 - reconnect and go on
+                if not self._running:
+                    break
+                log.warning("ingest consumer lost its connection (%s: %s); "
+                            "reconnecting", type(exc).__name__, exc)
+                eventlet.sleep(RETRY_PAUSE)
+
+    def _consume(self, conn):
+        declare_ingest_topology(conn)
+        channel = conn.channel()
+        channel.basic_qos(0, self.prefetch, False)
+        in_flight = {}
+        consumer = Consumer(channel, queues=[ingest_queue()],
+                            on_message=lambda m: self._on_message(m, in_flight),
+                            no_ack=False)
+        with consumer:
+            while self._running:
+                try:
+                    conn.drain_events(timeout=0.1)
+                except socket.timeout:
+                    conn.heartbeat_check()
+                self._settle(in_flight)
+            # Stop consuming, then settle what is still running.
+            consumer.cancel()
+            while in_flight:
+                try:
+                    conn.drain_events(timeout=0.1)
+                except socket.timeout:
+                    pass
+                self._settle(in_flight)
+
+    def _on_message(self, message, in_flight):
+        try:
+            payload, system = decode(message, self.users)
+        except Rejected as exc:
+            self._reject(message, exc.reason)
+            return
+        token = object()
+        in_flight[token] = message
+
+        def handle_result(worker_ctx, result, exc_info):
+            self._done.put((token, exc_info))
+            return result, exc_info
+
+        self.container.spawn_worker(self, (payload, system), {},
+                                    handle_result=handle_result)
+
+    def _settle(self, in_flight):
+        while True:
+            try:
+                token, exc_info = self._done.get_nowait()
+            except Empty:
+                return
+            message = in_flight.pop(token, None)
+            if message is None:
+                # From a connection that has since dropped: the broker
+                # redelivers it and the receipt makes that a duplicate.
+                continue
+            if exc_info is None:
+                message.ack()
+                continue
+            exc = exc_info[1]
+            if is_transient(exc) or getattr(exc, "code", None) in RETRYABLE:
+                log.warning("ingest: transient failure (%s); re-queueing",
+                            type(exc).__name__)
+                eventlet.sleep(RETRY_PAUSE)
+                message.requeue()
+            else:
+                self._reject(message, describe(exc))
+
+    def _reject(self, message, reason):
+        """Publish the message, intact, to the rejected queue with the
+        reason (publisher confirms), then ack it."""
+        headers = dict(message.headers or {})
+        headers[wiring.REJECTION_HEADER] = reason
+        user = message.properties.get("user_id")
+        if user:
+            headers["x-user-id"] = user
+        headers["x-routing-key"] = message.delivery_info.get("routing_key")
+        conn = Connection(self.settings.amqp_uri,
+                          transport_options={"confirm_publish": True})
+        with producers[conn].acquire(block=True) as producer:
+            producer.publish(
+                message.body, exchange="",
+                routing_key=wiring.INGEST_REJECTED_QUEUE, delivery_mode=2,
+                headers=headers, retry=True,
+                content_type=message.content_type or "application/octet-stream",
+                content_encoding=message.content_encoding or "binary",
+                message_id=message.properties.get("message_id"),
+                declare=[rejected_queue()])
+        message.ack()
+        log.warning("ingest: rejected a message: %s", reason)
+
+
+ingest_consumer = IngestConsumer.decorator

@@ -1,0 +1,80 @@
+"""The AMQP way in as plain functions (who sent it, is it JSON) and the
+service's entrypoints with nameko's worker_factory (injected clock)."""
+
+import datetime as dt
+import json
+from types import SimpleNamespace
+
+import pytest
+from marshmallow import ValidationError
+from nameko.testing.services import worker_factory
+
+from services.activity import repository
+from services.activity.examples import example_envelope
+from services.activity.ingest import Rejected, broker_users, decode
+from services.activity.service import ActivityService
+from sifuwu.errors import Forbidden
+
+
+def message(body, user_id="hotline12345"):
+    properties = {"user_id": user_id} if user_id else {}
+    return SimpleNamespace(body=body, properties=properties)
+
+
+USERS = broker_users({"SIFUWU_INGEST_TOKENS": "hotline12345=t,demo=d",
+                      "SIFUWU_INGEST_AMQP_USERS": "rmq_party=partymembers"})
+
+
+def test_broker_users_map_to_systems():
+    assert USERS == {"hotline12345": "hotline12345", "demo": "demo",
+                     "rmq_party": "partymembers"}
+
+
+def test_decode_identifies_the_sender_and_parses_json():
+    envelope = example_envelope("kpi.business")
+    payload, system = decode(message(json.dumps(envelope).encode()), USERS)
+    assert payload == envelope and system == "hotline12345"
+    _, system = decode(message(json.dumps(envelope), "rmq_party"), USERS)
+    assert system == "partymembers"
+
+
+@pytest.mark.parametrize("body,user,reason", [
+    (b"{}", None, "unauthorized: 消息缺少 user_id"),
+    (b"{}", "guest", "unauthorized: 未登记的接入用户 guest"),
+    (b"\xff\xfe", "demo", "invalid: 消息体不是有效的 UTF-8 JSON"),
+    (b"[1, 2]", "demo", "invalid: 消息体须为 JSON 对象"),
+    (b'{"data": {"$where": 1}}', "demo", "invalid: "),
+])
+def test_decode_refuses_with_a_reason(body, user, reason):
+    with pytest.raises(Rejected) as err:
+        decode(message(body, user), USERS)
+    assert err.value.reason.startswith(reason)
+
+
+def test_http_and_amqp_refuse_a_foreign_source_before_touching_the_store():
+    worker = worker_factory(ActivityService)
+    envelope = example_envelope("kpi.business", source="partymembers")
+    with pytest.raises(Forbidden):
+        worker.ingest_message(envelope, "hotline12345")
+    with pytest.raises(ValidationError):
+        worker.ingest_message(dict(envelope, source="hotline12345",
+                                   type="kpi.nonsense"), "hotline12345")
+    worker.store.transaction.assert_not_called()
+
+
+def test_sweeper_uses_the_injected_clock(monkeypatch):
+    now = dt.datetime(2026, 10, 9, 9, 0, tzinfo=dt.timezone.utc)
+    worker = worker_factory(ActivityService, clock=lambda: now,
+                            config={"SIFUWU_SECRET": "s"})
+    seen = {}
+
+    def due(db, when, limit=200):
+        seen["now"] = when
+        return ["d1", "d2"]
+
+    monkeypatch.setattr(repository, "demands_due", due)
+    worker.store.transaction.side_effect = [[{"level": 1}], [{"level": 1},
+                                                             {"level": 2}]]
+    assert worker.sweep_overdue() == 3
+    assert seen["now"] == now
+    assert worker.store.transaction.call_count == 2
