@@ -62,15 +62,18 @@ def skeleton_story(urls, member_id="m-demo-001", phone="13800138000",
     link = re.search(r"https?://\S+/f/[\w.\-]+", sms["body"]).group(0)
     seen["link"] = link
 
-    page = requests.get(link, timeout=10)
+    browser = requests.Session()  # keeps the form's CSRF cookie
+    page = browser.get(link, timeout=10)
     seen["page_status"] = page.status_code
     seen["page_has_levels"] = all(
         level in page.text for level in ("非常满意", "满意", "基本满意",
                                          "不满意", "非常不满意"))
-    first = requests.post(link, data={"rating": str(rating),
-                                      "comment": "服务热情，问题解决及时。"},
-                          timeout=10)
-    second = requests.post(link, data={"rating": "1"}, timeout=10)
+    csrf = re.search(r'name="csrf" value="([^"]*)"', page.text)
+    csrf = {"csrf": csrf.group(1)} if csrf else {}
+    first = browser.post(link, data={"rating": str(rating),
+                                     "comment": "服务热情，问题解决及时。",
+                                     **csrf}, timeout=10)
+    second = browser.post(link, data={"rating": "1", **csrf}, timeout=10)
     seen["first_submit"] = (first.status_code, "感谢您的评价" in first.text)
     seen["second_submit"] = (second.status_code, "已评价" in second.text)
 
