@@ -1,0 +1,163 @@
+"""From an event to the messages it causes (and the ones it cannot).
+
+``plan`` walks the routing table for the event, resolves the audience,
+applies preferences, renders the versioned templates and builds one message
+per recipient × channel under its idempotency key. What cannot be sent is a
+*skip* with a recorded reason, never silence. Lookups come in as functions,
+so this runs the same against the store and in unit tests.
+"""
+
+import dataclasses
+
+from sifuwu.privacy import Sealer, contact_hash, mask_text
+from services.notify import domain, routing, templating
+from services.notify.repository import mask_address
+
+# Small, non-personal facts kept with a message (for the board, filters).
+CONTEXT_KEYS = ("campaign_id", "demand_id", "rectification_id",
+                "objection_id", "invitation_id", "level")
+
+
+@dataclasses.dataclass
+class Plan:
+    messages: list
+    skips: list
+
+
+def _skip(envelope, route, who, channel, reason, now):
+    ident = f"{envelope['event_id']}:{route.template}:{who or '-'}:" \
+            f"{channel or '-'}"
+    return {"_id": ident, "event_id": envelope["event_id"],
+            "event_type": envelope["type"], "template": route.template,
+            "recipient": who, "channel": channel, "reason": reason,
+            "at": now}
+
+
+def plan(envelope, *, resolve, preference, secret, now, available,
+         tz="Asia/Shanghai",
+         quiet=(domain.QUIET_START_HOUR, domain.QUIET_END_HOUR)):
+    """Messages and skips for one event.
+
+    ``resolve(ref)`` → [{key, name, contacts}] from the contact book;
+    ``preference(recipient_key)`` → stored preference or None;
+    ``available`` → channels with a configured adapter; ``quiet`` → the
+    SMS quiet hours (start, end) or None."""
+    sealer = Sealer(secret)
+    data = envelope["data"]
+    messages, skips, seen = [], [], set()
+    for route in routing.routes_for(envelope["type"]):
+        for target in routing.targets(route, data):
+            if target.missing:
+                skips.append(_skip(envelope, route, None, None,
+                                   target.missing, now))
+                continue
+            if target.ref == routing.PUBLIC_REF:
+                people = [{"key": routing.PUBLIC_REF, "name": None,
+                           "contacts": {}}]
+            elif target.ref:
+                people = resolve(target.ref)
+                if not people:
+                    skips.append(_skip(envelope, route, target.ref, None,
+                                       "contact_unknown", now))
+                    continue
+            else:
+                primary = next(iter(target.contacts.values()))
+                people = [{"key": "contact:" + contact_hash(
+                    secret, primary)[:32], "name": target.name,
+                    "contacts": target.contacts}]
+            for person in people:
+                who = person["key"]
+                channels, why = domain.channels_for(
+                    route.channels, preference(who), route.essential)
+                if why:
+                    skips.append(_skip(envelope, route, who, None, why, now))
+                    continue
+                for channel in channels:
+                    if channel not in available:
+                        skips.append(_skip(envelope, route, who, channel,
+                                           "channel_not_configured", now))
+                        continue
+                    public = channel in ("web", "press") or \
+                        who == routing.PUBLIC_REF
+                    address = None if public else \
+                        person["contacts"].get(channel)
+                    if who == routing.PUBLIC_REF and channel == "wechat":
+                        address = "@all"  # 公众号: everyone who follows
+                    if not public and not address:
+                        skips.append(_skip(envelope, route, who, channel,
+                                           "no_address_for_channel", now))
+                        continue
+                    key = domain.message_key(
+                        envelope["event_id"], channel,
+                        contact_hash(secret, who))
+                    if key in seen:
+                        continue
+                    seen.add(key)
+                    messages.append(build_message(
+                        envelope, route, channel, who, address,
+                        sealer=sealer, secret=secret, now=now, tz=tz,
+                        key=key, quiet=quiet))
+    return Plan(messages, skips)
+
+
+def build_message(envelope, route, channel, who, address, *, sealer, secret,
+                  now, tz, key, quiet):
+    data = envelope["data"]
+    message = {
+        "_id": key,
+        "event_id": envelope["event_id"],
+        "event_type": envelope["type"],
+        "correlation_id": envelope.get("correlation_id"),
+        "channel": channel,
+        "template": route.template,
+        "template_version": templating.CATALOGUE.get(route.template),
+        "recipient": who,
+        "to_hash": contact_hash(secret, address) if address else None,
+        "to_masked": mask_address(channel, address) if address else (
+            "公众" if who == routing.PUBLIC_REF else None),
+        "to_enc": sealer.seal(address) if address else None,
+        "urgent": bool(route.urgent or data.get("urgent")),
+        "essential": route.essential,
+        "context": {k: data[k] for k in CONTEXT_KEYS if k in data
+                    and isinstance(data[k], (str, int, float, bool))},
+        "subject": "",
+        "body": "",
+        "segments": 0,
+        "status": domain.CREATED,
+        "attempts": 0,
+        "provider": None,
+        "reason": None,
+        "created_at": now,
+        "updated_at": now,
+        "next_at": domain.due_at(channel,
+                                 bool(route.urgent or data.get("urgent")),
+                                 now, tz, quiet),
+        "history": [{"status": domain.CREATED, "at": now}],
+    }
+    if message["next_at"] > now:
+        message["held_for_quiet_hours"] = True
+    try:
+        rendered = templating.render(route.template, channel, data)
+    except templating.RenderError as exc:
+        message.update({
+            "status": domain.TECHNICAL_FAILURE, "reason": str(exc),
+            "next_at": None,
+        })
+        message["history"].append({"status": domain.TECHNICAL_FAILURE,
+                                   "at": now, "reason": str(exc)})
+        return message
+    message.update({
+        "template_version": rendered.version,
+        "subject": rendered.subject,
+        "body": rendered.body,
+        "segments": domain.sms_segments(rendered.body)
+        if channel == "sms" else 0,
+    })
+    return message
+
+
+def log_line(message):
+    """A message as it may appear in logs: address masked, body masked."""
+    return (f"{message['channel']} {message['_id']} → "
+            f"{message.get('to_masked')} [{message['status']}] "
+            f"{mask_text(message.get('body', ''))[:60]}")
