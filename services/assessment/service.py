@@ -1,37 +1,292 @@
-"""Assessment service (考评服务): entrypoints only."""
+"""Assessment service (考评服务): entrypoints only.
+
+Consumers keep contributions and monthly scorecards current from the other
+services' events; staff endpoints manage schemes, rankings, the branch
+ladder, exports and charts."""
+
+from werkzeug.wrappers import Response
 
 from sifuwu import events as ev
+from sifuwu.auth import bearer_identity
 from sifuwu.consumer import consumes
 from sifuwu.service import ServiceBase
-from sifuwu.web import http, json_response
-from services.assessment import domain, repository, schemas
+from sifuwu.web import http, json_response, load_body
+from services.assessment import domain, reports, repository, schemas
+from services.assessment.dependencies import DefaultScheme
+from services.assessment.selection.entrypoints import SelectionEntrypoints
+from services.assessment.selection.repository import SELECTION_INDEXES
+
+CHART_TYPES = {"png": "image/png", "svg": "image/svg+xml"}
+XLSX_TYPE = ("application/vnd.openxmlformats-officedocument."
+             "spreadsheetml.sheet")
+# Rankings of units and branches are public (the board); members' are not.
+PUBLIC_CHART_SUBJECTS = ("unit", "branch", "three_rates")
 
 
-class AssessmentService(ServiceBase):
+class AssessmentService(SelectionEntrypoints, ServiceBase):
+    """Combined assessment (综合考评) and open selection (开门评选, the
+    ``SelectionEntrypoints`` mixin in services/assessment/selection/)."""
+
     name = "assessment"
-    indexes = repository.INDEXES
+    indexes = {**repository.INDEXES, **SELECTION_INDEXES}
+
+    default_scheme = DefaultScheme()
+
+    # -- helpers -------------------------------------------------------------
+
+    def _month(self, moment):
+        return domain.month_of(moment, self.settings.timezone)
+
+    def _apply(self, handler, envelope, change):
+        """One transaction: the contribution change, the cards it touches,
+        the consumed event id, the scorecard.updated events."""
+        now = self.clock()
+        self.store.transaction(
+            lambda uow: repository.recompute(uow, change(uow), now),
+            consumed=(handler, envelope["event_id"]),
+            correlation_id=envelope.get("correlation_id"))
+
+    def _staff(self, request):
+        return bearer_identity(request, self.settings.staff_tokens)
+
+    # -- consumers -----------------------------------------------------------
 
     @consumes("activity", ev.ACTIVITY_LOGGED)
     def on_activity_logged(self, envelope):
-        data = envelope["data"]
-        period = domain.month_of(data["occurred_at"], self.settings.timezone)
-        self.store.transaction(
-            lambda uow: repository.add_contribution(
-                uow, envelope, data["member_id"], period,
-                {"activity_count": 1}, "activity"),
-            consumed=("on_activity_logged", envelope["event_id"]))
+        data = schemas.ActivityLoggedSchema().load(envelope["data"])
+        month = self._month(data["occurred_at"])
+        self._apply("on_activity_logged", envelope,
+                    lambda uow: repository.add_activity(uow, envelope, month))
+
+    @consumes("activity", ev.PARTY_ACTIVITY_LOGGED)
+    def on_party_activity_logged(self, envelope):
+        data = schemas.PartyActivityLoggedSchema().load(envelope["data"])
+        month = self._month(data["occurred_at"])
+        envelope = dict(envelope, data=data)
+        self._apply("on_party_activity_logged", envelope,
+                    lambda uow: repository.add_party_activity(
+                        uow, envelope, month))
+
+    def _demand(self, handler, envelope):
+        data = schemas.DemandSchema().load(envelope["data"])
+        month = self._month(data["raised_at"])
+        envelope = dict(envelope, data=data)
+        self._apply(handler, envelope,
+                    lambda uow: repository.apply_demand(uow, envelope, month))
+
+    @consumes("activity", ev.DEMAND_RAISED)
+    def on_demand_raised(self, envelope):
+        self._demand("on_demand_raised", envelope)
+
+    @consumes("activity", ev.DEMAND_STATUS_CHANGED)
+    def on_demand_status_changed(self, envelope):
+        self._demand("on_demand_status_changed", envelope)
+
+    @consumes("activity", ev.KPI_RECORDED)
+    def on_kpi_recorded(self, envelope):
+        data = schemas.KpiRecordedSchema().load(envelope["data"])
+        envelope = dict(envelope, data=data)
+        self._apply("on_kpi_recorded", envelope,
+                    lambda uow: repository.apply_kpi(uow, envelope))
+
+    @consumes("activity", ev.DIRECTORY_CHANGED)
+    def on_directory_changed(self, envelope):
+        data = schemas.DirectoryChangedSchema().load(envelope["data"])
+        envelope = dict(envelope, data=data)
+        self._apply("on_directory_changed", envelope,
+                    lambda uow: repository.apply_directory_change(
+                        uow, envelope))
 
     @consumes("feedback", ev.FEEDBACK_SUBMITTED)
     def on_feedback_submitted(self, envelope):
-        data = envelope["data"]
-        period = domain.month_of(data["submitted_at"], self.settings.timezone)
-        self.store.transaction(
-            lambda uow: repository.add_contribution(
-                uow, envelope, data["member_id"], period,
-                {"rating_sum": data["rating"], "rating_count": 1}, "rating"),
-            consumed=("on_feedback_submitted", envelope["event_id"]))
+        data = schemas.FeedbackSubmittedSchema().load(envelope["data"])
+        month = self._month(data["submitted_at"])
+        envelope = dict(envelope, data=data)
+        self._apply("on_feedback_submitted", envelope,
+                    lambda uow: repository.add_rating(uow, envelope, month))
+
+    @consumes("feedback", ev.APPEAL_DECIDED)
+    def on_appeal_decided(self, envelope):
+        data = schemas.AppealDecidedSchema().load(envelope["data"])
+        month = self._month(envelope["occurred_at"])
+        envelope = dict(envelope, data=data)
+        self._apply("on_appeal_decided", envelope,
+                    lambda uow: repository.add_rating_mark(
+                        uow, envelope, "appeal", month))
+
+    @consumes("feedback", ev.RECTIFICATION_CLOSED)
+    def on_rectification_closed(self, envelope):
+        data = schemas.RectificationClosedSchema().load(envelope["data"])
+        month = self._month(data.get("closed_at") or envelope["occurred_at"])
+        envelope = dict(envelope, data=data)
+        self._apply("on_rectification_closed", envelope,
+                    lambda uow: repository.add_rating_mark(
+                        uow, envelope, "rectification", month))
+
+    # -- scorecards ----------------------------------------------------------
 
     @http("GET", "/api/v1/scorecards/members/<member_id>")
     def member_scorecard(self, request, member_id):
         card = repository.member_scorecard(self.store.db, member_id)
         return json_response(schemas.MemberScorecardSchema().dump(card))
+
+    @http("GET", "/api/v1/scorecards/<subject_type>/<subject_id>/<period>")
+    def subject_scorecard(self, request, subject_type, subject_id, period):
+        self._staff(request)
+        schemas.subject_type_arg(subject_type)
+        schemas.period_arg(period)
+        card = repository.subject_card(self.store.db, subject_type,
+                                       subject_id, period)
+        return json_response(schemas.ScorecardSchema().dump(card))
+
+    # -- schemes -------------------------------------------------------------
+
+    @http("GET", "/api/v1/schemes")
+    def list_schemes(self, request):
+        self._staff(request)
+        repository.ensure_default_scheme(self.store.db, self.clock())
+        found = repository.all_schemes(self.store.db)
+        return json_response({"schemes": schemas.SchemeSchema(
+            many=True).dump(found)})
+
+    @http("GET", "/api/v1/schemes/<int:version>")
+    def get_scheme(self, request, version):
+        self._staff(request)
+        scheme = repository.get_scheme(self.store.db, version)
+        return json_response(schemas.SchemeSchema().dump(scheme))
+
+    @http("POST", "/api/v1/schemes")
+    def create_scheme(self, request):
+        who = self._staff(request)
+        body = load_body(request, schemas.SchemeCreateSchema(),
+                         self.settings.max_body_bytes)
+        now = self.clock()
+        scheme = self.store.transaction(
+            lambda uow: repository.create_scheme(
+                uow, body, now=now, created_by=who,
+                default_from=self._month(now)))
+        return json_response(schemas.SchemeSchema().dump(scheme), status=201)
+
+    @http("POST", "/api/v1/periods/<period>/rescore")
+    def rescore(self, request, period):
+        self._staff(request)
+        schemas.period_arg(period)
+        body = load_body(request, schemas.RescoreSchema(),
+                         self.settings.max_body_bytes)
+        repository.get_scheme(self.store.db, body["version"])
+        now = self.clock()
+        cards = 0
+        for month in domain.months_of(period):
+            cards += self.store.transaction(
+                lambda uow, month=month: repository.rescore_month(
+                    uow, month, body["version"], now))
+        return json_response({"period": period, "version": body["version"],
+                              "cards": cards})
+
+    # -- rankings and three rates --------------------------------------------
+
+    def _board(self, period, subject_type):
+        if subject_type == "three_rates":
+            return repository.three_rates(self.store.db,
+                                          schemas.month_arg(period))
+        schemas.subject_type_arg(subject_type)
+        return repository.ranking(self.store.db, subject_type, period)
+
+    @http("GET", "/api/v1/rankings/<period>")
+    def get_ranking(self, request, period):
+        self._staff(request)
+        schemas.period_arg(period)
+        subject_type = request.args.get("subject_type", "unit")
+        return json_response(self._board(period, subject_type))
+
+    @http("GET", "/api/v1/rates/<period>")
+    def get_rates(self, request, period):
+        self._staff(request)
+        return json_response(self._board(period, "three_rates"))
+
+    @http("POST", "/api/v1/rankings/<period>/publish")
+    def publish_ranking(self, request, period):
+        who = self._staff(request)
+        schemas.period_arg(period)
+        body = load_body(request, schemas.PublishSchema(),
+                         self.settings.max_body_bytes)
+        board = self._board(period, body["subject_type"])
+        now = self.clock()
+        doc = self.store.transaction(
+            lambda uow: repository.publish_ranking(uow, board, now, who))
+        return json_response(dict(board, ranking_id=doc["_id"],
+                                  published_at=now), status=201)
+
+    # -- the branch ladder ---------------------------------------------------
+
+    @http("POST", "/api/v1/ladder/<period>/evaluate")
+    def evaluate_ladder(self, request, period):
+        self._staff(request)
+        schemas.period_arg(period)
+        now = self.clock()
+        changes = self.store.transaction(
+            lambda uow: repository.evaluate_ladder(uow, period, now))
+        return json_response({"period": period, "changes": changes})
+
+    @http("GET", "/api/v1/branches/<branch_id>")
+    def get_branch(self, request, branch_id):
+        self._staff(request)
+        branch = repository.get_branch(self.store.db, branch_id)
+        entry = repository.directory_entry(self.store.db, "branch",
+                                           branch_id) or {}
+        branch = dict(branch, name=entry.get("name"),
+                      rung_label=domain.rung_label(branch.get("rung")))
+        return json_response(schemas.BranchSchema().dump(branch))
+
+    # -- results that are used -----------------------------------------------
+
+    def _boards(self, period, subject_type=None):
+        types = [schemas.subject_type_arg(subject_type)] if subject_type \
+            else list(domain.SUBJECT_TYPES)
+        return [repository.ranking(self.store.db, t, period) for t in types]
+
+    @http("GET", "/api/v1/exports/<period>.csv")
+    def export_csv(self, request, period):
+        self._staff(request)
+        schemas.period_arg(period)
+        boards = self._boards(period, request.args.get("subject_type"))
+        return Response(reports.export_csv(boards),
+                        mimetype="text/csv", headers={
+                            "Content-Disposition":
+                                f'attachment; filename="assessment-{period}.csv"'})
+
+    @http("GET", "/api/v1/exports/<period>.xlsx")
+    def export_xlsx(self, request, period):
+        self._staff(request)
+        schemas.period_arg(period)
+        boards = self._boards(period)
+        rates = (repository.three_rates(self.store.db, period)
+                 if domain.period_kind(period) == "month" else None)
+        reviews = repository.secretary_reviews(self.store.db, period, boards)
+        return Response(reports.export_xlsx(boards, rates, reviews),
+                        mimetype=XLSX_TYPE, headers={
+                            "Content-Disposition":
+                                f'attachment; filename="assessment-{period}.xlsx"'})
+
+    @http("GET", "/api/v1/charts/rankings/<period>.<any(png, svg):fmt>")
+    def ranking_chart(self, request, period, fmt):
+        schemas.period_arg(period)
+        subject_type = request.args.get("subject_type", "unit")
+        if subject_type not in PUBLIC_CHART_SUBJECTS:
+            self._staff(request)
+        board = self._board(period, subject_type)
+        return Response(reports.ranking_chart(board, fmt),
+                        mimetype=CHART_TYPES[fmt])
+
+    @http("GET", "/api/v1/charts/trend/<subject_type>/<subject_id>.<any(png, svg):fmt>")
+    def trend_chart(self, request, subject_type, subject_id, fmt):
+        schemas.subject_type_arg(subject_type)
+        if subject_type not in PUBLIC_CHART_SUBJECTS:
+            self._staff(request)
+        year = request.args.get("year") or self._month(self.clock())[:4]
+        if domain.period_kind(year) != "year":
+            schemas.period_arg("invalid")
+        name, series = repository.trend(self.store.db, subject_type,
+                                        subject_id, year)
+        return Response(reports.trend_chart(name, series, fmt),
+                        mimetype=CHART_TYPES[fmt])

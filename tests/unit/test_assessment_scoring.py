@@ -1,0 +1,331 @@
+"""Scoring rules of the combined assessment as plain functions."""
+
+import copy
+
+import pytest
+
+from services.assessment import domain
+
+
+def scheme():
+    s = domain.default_scheme()
+    s["version"] = 1
+    return s
+
+
+# -- periods -----------------------------------------------------------------
+
+def test_month_is_local_time():
+    assert domain.month_of("2026-10-31T17:00:00+00:00") == "2026-11"
+    assert domain.month_of("2026-10-31T15:59:00+00:00") == "2026-10"
+
+
+def test_periods():
+    assert domain.months_of("2026-Q4") == ["2026-10", "2026-11", "2026-12"]
+    assert len(domain.months_of("2026")) == 12
+    assert domain.months_of("2026-02") == ["2026-02"]
+    assert domain.periods_containing("2026-05") == ["2026-05", "2026-Q2",
+                                                    "2026"]
+    for bad in ("2026-13", "2026-Q5", "26", "2026-1"):
+        assert domain.period_kind(bad) is None
+
+
+# -- validation --------------------------------------------------------------
+
+def test_default_scheme_is_valid():
+    assert domain.validate_scheme(domain.default_scheme()) == []
+
+
+def test_group_weights_must_add_up():
+    s = domain.default_scheme()
+    s["groups"]["business"]["weight"] = 30
+    problems = domain.validate_scheme(s)
+    assert problems == ["指标组权重之和为 105，应为 100"]
+
+
+def test_indicator_weights_must_add_up_within_a_group():
+    s = domain.default_scheme()
+    s["groups"]["satisfaction"]["indicators"][0]["weight"] = 60
+    assert "服务对象满意度内指标权重之和为 110，应为 100" in \
+        domain.validate_scheme(s)
+
+
+def test_indicator_must_belong_to_its_group_and_cap_is_bounded():
+    s = domain.default_scheme()
+    s["groups"]["business"]["indicators"] = [
+        {"metric": "good_share", "weight": 100, "points_per_unit": 1,
+         "cap": 100}]
+    s["groups"]["party_building"]["indicators"][0]["cap"] = 150
+    problems = domain.validate_scheme(s)
+    assert any("good_share" in p and "不属于该组" in p for p in problems)
+    assert any("封顶分" in p for p in problems)
+
+
+def test_overlapping_bands_are_refused_with_the_reason():
+    s = domain.default_scheme()
+    s["bands"][1]["max"] = 92  # 良好 [75, 92) overlaps 优秀 [90, 100]
+    assert domain.validate_scheme(s) == [
+        "分数段 良好[75,92) 与 优秀[90,100) 重叠"]
+
+
+def test_gaps_in_bands_are_refused():
+    s = domain.default_scheme()
+    s["bands"][2]["min"] = 65  # 一般 [65, 75): gap 60..65
+    assert domain.validate_scheme(s) == ["分数段在 60 到 65 分之间有空档"]
+    s = domain.default_scheme()
+    s["bands"][3]["min"] = 10
+    assert domain.validate_scheme(s) == ["分数段未覆盖 0 到 10 分"]
+
+
+def test_three_rate_weights_and_quotas_and_ladder_are_checked():
+    s = domain.default_scheme()
+    s["three_rates"] = {"response": 30, "resolution": 30, "satisfaction": 30}
+    s["quotas"] = {"卓越": 0.1}
+    s["ladder"] = list(reversed(s["ladder"]))
+    problems = domain.validate_scheme(s)
+    assert "三率权重之和为 90，应为 100" in problems
+    assert any("卓越" in p for p in problems)
+    assert any(p.startswith("支部阶梯须依次为") for p in problems)
+
+
+# -- contributions and metrics -----------------------------------------------
+
+def party(kind, attendees, expected, cid="p1"):
+    return {"_id": cid, "kind": "party_activity", "activity_kind": kind,
+            "attendees": attendees, "expected": expected}
+
+
+def test_party_activity_counts_per_member_and_per_branch():
+    meeting = party("three_meetings_one_lesson", ["a", "b"], ["a", "b", "c"])
+    assert domain.contribution_figures(meeting, "member", "a") == {
+        "meeting_attended": 1, "meeting_expected": 1}
+    assert domain.contribution_figures(meeting, "member", "c") == {
+        "meeting_attended": 0, "meeting_expected": 1}
+    assert domain.contribution_figures(meeting, "branch", "b1") == {
+        "meeting_attended": 2, "meeting_expected": 3}
+    day = party("theme_day", ["a"], ["a", "b"])
+    assert domain.contribution_figures(day, "member", "b") == {
+        "theme_days": 0}
+    assert domain.contribution_figures(day, "unit", "u1") == {
+        "theme_days": 1}
+
+
+def test_excluded_rating_adds_nothing():
+    rating = {"_id": "r", "kind": "rating", "excluded": True,
+              "figures": domain.rating_figures(1)}
+    assert domain.contribution_figures(rating, "member", "m") == {}
+
+
+def test_rating_figures():
+    assert domain.rating_figures(5) == {
+        "rating_count": 1, "rating_sum": 5, "good_count": 1, "bad_count": 0,
+        "rectified_count": 0}
+    assert domain.rating_figures(2, rectified=True)["rectified_count"] == 1
+    assert domain.rating_figures(3)["good_count"] == 0
+
+
+def test_demand_figures():
+    assert domain.demand_figures({"status": "resolved",
+                                  "on_time_response": True,
+                                  "on_time_resolution": False}) == {
+        "demand_count": 1, "demand_responded_on_time": 1,
+        "demand_resolved": 1, "demand_resolved_on_time": 0}
+    assert domain.demand_figures({"status": "raised"})["demand_resolved"] == 0
+
+
+def test_metrics_average_counts_per_month():
+    sums = {k: 0 for k in domain.SUMS}
+    sums.update(activity_count=12, rating_count=4, rating_sum=18,
+                good_count=3, bad_count=1, meeting_attended=9,
+                meeting_expected=12)
+    metrics = domain.metrics_of(sums, months=3)
+    assert metrics["activities"] == 4
+    assert metrics["average_rating"] == 4.5
+    assert metrics["good_share"] == 0.75
+    assert metrics["attendance_rate"] == 0.75
+    assert metrics["unrectified_bad_reviews"] == pytest.approx(1 / 3,
+                                                                abs=1e-6)
+    assert metrics["kpi_average"] is None and metrics["on_time_rate"] is None
+
+
+# -- scoring -----------------------------------------------------------------
+
+def full_sums():
+    sums = {k: 0 for k in domain.SUMS}
+    sums.update(meeting_attended=10, meeting_expected=10, theme_days=1,
+                study_sessions=2, kpi_sum=95.0, kpi_count=1,
+                activity_count=4, campaign_activity_count=2,
+                demand_count=2, demand_responded_on_time=2,
+                demand_resolved=2, demand_resolved_on_time=2,
+                rating_count=4, rating_sum=20, good_count=4)
+    return sums
+
+
+def test_indicator_cap():
+    assert domain.indicator_score(8, 25, 100) == 100
+    assert domain.indicator_score(2, 25, 100) == 50
+    assert domain.indicator_score(None, 25, 100) == 0
+
+
+def test_score_combines_the_four_groups_with_items_and_band():
+    card = domain.scorecard(full_sums(), scheme())
+    groups = card["groups"]
+    assert groups["party_building"]["score"] == 100
+    assert groups["business"]["score"] == 95
+    assert groups["four_services"]["score"] == 100
+    assert groups["satisfaction"]["score"] == 100
+    assert card["base"] == 98.75
+    # campaign bonus +2 (capped total 100), no deduction
+    assert [i["points"] for i in card["items"]] == [2, 0]
+    assert card["total"] == 100 and card["grade"] == "优秀"
+    assert card["scheme_version"] == 1
+
+
+def test_missing_data_scores_zero_and_deductions_apply():
+    sums = {k: 0 for k in domain.SUMS}
+    sums.update(rating_count=2, rating_sum=2, bad_count=2)
+    card = domain.scorecard(sums, scheme())
+    sat = card["groups"]["satisfaction"]
+    assert sat["score"] == 10  # average 1 × 20 × 50%
+    assert card["groups"]["business"]["indicators"][0]["no_data"] is True
+    assert card["items"][1]["points"] == -10  # 2 unrectified × 5, cap 10
+    assert card["total"] == 0 and card["grade"] == "较差"
+
+
+def test_weights_change_the_total():
+    s = scheme()
+    s["groups"]["business"]["weight"] = 40
+    s["groups"]["satisfaction"]["weight"] = 10
+    sums = full_sums()
+    sums.update(kpi_sum=50.0)
+    s["bonuses"] = []
+    a = domain.scorecard(sums, scheme())["total"]
+    b = domain.scorecard(sums, s)["total"]
+    assert a == 87.5 + 2  # (100+50+100+100)/4 + campaign bonus 2
+    assert b == pytest.approx(25 + 20 + 25 + 10)  # no bonus in s
+
+
+def test_band_edges():
+    bands = domain.DEFAULT_SCHEME["bands"]
+    assert domain.band_of(90, bands) == "优秀"
+    assert domain.band_of(89.99, bands) == "良好"
+    assert domain.band_of(100, bands) == "优秀"
+    assert domain.band_of(0, bands) == "较差"
+
+
+def test_sums_do_not_depend_on_arrival_order():
+    contributions = [
+        {"_id": f"kpi:{i}", "kind": "kpi",
+         "figures": domain.kpi_figures(v)}
+        for i, v in enumerate([0.1, 0.2, 0.3, 1e16, -1e16])]
+    forward = domain.sums_of(contributions, "unit", "u")
+    backward = domain.sums_of(list(reversed(contributions)), "unit", "u")
+    assert forward == backward
+
+
+def test_sources_trace_each_metric_to_event_ids():
+    contributions = [
+        {"_id": "activity:e1", "kind": "activity", "event_ids": ["e1"],
+         "figures": {"activity_count": 1}},
+        {"_id": "rating:r1", "kind": "rating", "event_ids": ["e2"],
+         "figures": domain.rating_figures(5)}]
+    traced = domain.sources_by_metric(contributions, "member", "m")
+    assert [s["event_ids"] for s in traced["activities"]] == [["e1"]]
+    assert [s["event_ids"] for s in traced["good_share"]] == [["e2"]]
+    assert "kpi_average" not in traced
+
+
+# -- rankings and quotas -----------------------------------------------------
+
+def card(subject_id, total, satisfaction=50, four=50):
+    return {"subject_id": subject_id, "total": total, "groups": {
+        "satisfaction": {"score": satisfaction},
+        "four_services": {"score": four}}}
+
+
+def test_ties_share_a_rank_after_the_tie_breakers():
+    ranked = domain.rank([card("b", 90, 80), card("a", 90, 80),
+                          card("c", 90, 70), card("d", 95)])
+    assert [(c["subject_id"], c["rank"]) for c in ranked] == [
+        ("d", 1), ("a", 2), ("b", 2), ("c", 4)]
+
+
+def test_quota_caps_excellent_at_15_percent():
+    cards = [card(f"s{i:02d}", 99 - i * 0.5) for i in range(20)]
+    graded = domain.apply_quotas(domain.rank(cards),
+                                 domain.DEFAULT_SCHEME["bands"],
+                                 {"优秀": 0.15})
+    excellent = [c for c in graded if c["grade"] == "优秀"]
+    assert len(excellent) == 3  # floor(0.15 × 20)
+    demoted = [c for c in graded if c["demoted"]]
+    assert {c["band_grade"] for c in demoted} == {"优秀"}
+    assert all(c["grade"] == "良好" for c in demoted)
+    assert "名额" in demoted[0]["demotion_reason"]
+
+
+def test_a_tie_across_the_quota_line_is_demoted_whole():
+    cards = [card("a", 98), card("b", 95), card("c", 95)] + [
+        card(f"x{i}", 50) for i in range(10)]
+    graded = domain.apply_quotas(domain.rank(cards),
+                                 domain.DEFAULT_SCHEME["bands"],
+                                 {"优秀": 0.15})  # floor(1.95) = 1
+    grades = {c["subject_id"]: c["grade"] for c in graded}
+    assert grades["a"] == "优秀"
+    assert grades["b"] == grades["c"] == "良好"
+
+
+# -- three rates -------------------------------------------------------------
+
+def test_three_rates_default_weights():
+    sums = {"demand_count": 10, "demand_responded_on_time": 9,
+            "demand_resolved": 8, "rating_count": 4, "good_count": 3}
+    rates = domain.three_rates(sums, domain.DEFAULT_SCHEME["three_rates"])
+    assert rates["response_rate"] == 90.0
+    assert rates["resolution_rate"] == 80.0
+    assert rates["satisfaction_rate"] == 75.0
+    assert rates["composite"] == round(0.3 * 90 + 0.35 * 80 + 0.35 * 75, 2)
+
+
+def test_three_rates_without_ratings_reweights():
+    sums = {"demand_count": 4, "demand_responded_on_time": 4,
+            "demand_resolved": 2, "rating_count": 0}
+    rates = domain.three_rates(sums, {"response": 30, "resolution": 35,
+                                      "satisfaction": 35})
+    assert rates["satisfaction_rate"] is None
+    assert rates["composite"] == round((30 * 100 + 35 * 50) / 65, 2)
+
+
+# -- the ladder --------------------------------------------------------------
+
+def test_each_rung_needs_the_one_below():
+    s = scheme()
+    good = domain.scorecard(full_sums(), s)
+    rung, reason = domain.ladder_rung(dict(good, grade="优秀"), s["ladder"])
+    assert rung == "model" and "已达最高等级" in reason
+    rung, reason = domain.ladder_rung(dict(good, grade="良好"), s["ladder"])
+    assert rung == "demonstration"
+    assert "未达到模范党支部" in reason and "等次为优秀" in reason
+    # poor attendance: not even standardised, whatever else it scores
+    sums = full_sums()
+    sums.update(meeting_attended=5)
+    weak = domain.scorecard(sums, s)
+    rung, reason = domain.ladder_rung(dict(weak, grade="优秀"), s["ladder"])
+    assert rung is None
+    assert reason.startswith("未达到标准化党支部")
+    assert "三会一课出勤率≥0.8（实际 0.5）" in reason
+
+
+def test_scheme_in_force_by_effective_month():
+    schemes = [{"version": 1, "effective_from": "0000-01"},
+               {"version": 2, "effective_from": "2026-07"},
+               {"version": 3, "effective_from": "2027-01"}]
+    assert domain.scheme_in_force(schemes, "2026-06")["version"] == 1
+    assert domain.scheme_in_force(schemes, "2026-12")["version"] == 2
+    assert domain.scheme_in_force(schemes, "2027-03")["version"] == 3
+
+
+def test_default_scheme_is_a_copy():
+    a = domain.default_scheme()
+    a["groups"]["business"]["weight"] = 0
+    assert domain.DEFAULT_SCHEME["groups"]["business"]["weight"] == 25
+    assert copy.deepcopy(domain.DEFAULT_SCHEME) == domain.default_scheme()

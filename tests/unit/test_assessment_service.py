@@ -1,0 +1,54 @@
+"""The assessment consumers with nameko's worker_factory: idempotent
+transactions keyed on the event id, invalid data dead-lettered."""
+
+import datetime as dt
+
+from nameko.testing.services import worker_factory
+
+from services.assessment.service import AssessmentService
+from sifuwu import events as ev
+
+NOW = dt.datetime(2026, 11, 20, 2, 0, tzinfo=dt.timezone.utc)
+
+
+def service():
+    return worker_factory(AssessmentService, config={},
+                          clock=lambda: NOW)
+
+
+def test_each_consumer_runs_one_transaction_keyed_on_the_event_id():
+    worker = service()
+    envelope = ev.make_event(ev.ACTIVITY_LOGGED, {
+        "activity_id": "a1", "member_id": "m1", "unit_id": "u1",
+        "branch_id": "b1", "occurred_at": "2026-11-20T10:00:00+08:00"},
+        source="activity", correlation_id="a1")
+    worker.on_activity_logged(envelope)
+    (fn,), kwargs = worker.store.transaction.call_args
+    assert kwargs["consumed"] == ("on_activity_logged", envelope["event_id"])
+    assert kwargs["correlation_id"] == "a1"
+    assert callable(fn)
+    worker.dead_letters.assert_not_called()
+
+
+def test_invalid_event_data_is_dead_lettered_not_applied():
+    worker = service()
+    envelope = ev.make_event(ev.FEEDBACK_SUBMITTED, {
+        "rating_id": "r1", "rating": 9,
+        "submitted_at": "2026-11-20T10:00:00+08:00"}, source="feedback")
+    worker.on_feedback_submitted(envelope)
+    worker.store.transaction.assert_not_called()
+    payload, reason = worker.dead_letters.call_args[0]
+    assert payload["event_id"] == envelope["event_id"]
+    assert "rating" in reason and "less than or equal to 5" in reason
+
+
+def test_party_activity_month_is_local_time():
+    worker = service()
+    envelope = ev.make_event(ev.PARTY_ACTIVITY_LOGGED, {
+        "activity_id": "p1", "kind": "theme_day", "branch_id": "b1",
+        "unit_id": "u1", "occurred_at": "2026-10-31T17:30:00+00:00",
+        "attendees": ["m1"], "expected": ["m1", "m2"]}, source="activity")
+    worker.on_party_activity_logged(envelope)
+    assert worker.store.transaction.call_args.kwargs["consumed"][0] == \
+        "on_party_activity_logged"
+    assert worker._month(envelope["data"]["occurred_at"]) == "2026-11"
