@@ -49,6 +49,12 @@ def serve_env(service, base_env):
     return env
 
 
+# The embedded stack's demo source system: HTTP token demo-token (settings),
+# broker user demo for the AMQP way in.
+INGEST_DEMO_USER = "demo"
+INGEST_DEMO_PASSWORD = "demo-amqp-secret"
+
+
 class StackError(RuntimeError):
     """A step of the stack cannot run; the message says what to do."""
 
@@ -120,6 +126,7 @@ class EmbeddedStack:
         digest = hashlib.sha1(str(self.base).encode()).hexdigest()[:8]
         self.node = f"sifuwu-{digest}@localhost"
         self.processes = {}
+        self.peers = {}
 
     # -- addresses ---------------------------------------------------------
 
@@ -205,6 +212,20 @@ class EmbeddedStack:
         self.rabbitmqctl("wait", str(home / "rabbitmq.pid"), "--timeout",
                          "90", timeout=120)
         wait_until(lambda: port_open(self.ports.amqp), 60, "RabbitMQ")
+        self.add_ingest_user(INGEST_DEMO_USER, INGEST_DEMO_PASSWORD)
+
+    def add_ingest_user(self, user, password):
+        """A broker user for one source system: may publish to the ingest
+        exchange only (RabbitMQ validates user_id against it)."""
+        self.rabbitmqctl("add_user", user, password, check=False)
+        self.rabbitmqctl("change_password", user, password)
+        self.rabbitmqctl("set_permissions", "-p", "/", user, "^$",
+                         r"^sifuwu\.ingest$", "^$")
+
+    def ingest_amqp_uri(self, user=None, password=None):
+        return (f"pyamqp://{user or INGEST_DEMO_USER}:"
+                f"{password or INGEST_DEMO_PASSWORD}@127.0.0.1:"
+                f"{self.ports.amqp}//")
 
     def stop_rabbit(self, pid=None):
         try:
@@ -243,6 +264,24 @@ class EmbeddedStack:
             c.admin.command("ping")
         return True
 
+    # -- notify's peers -----------------------------------------------------
+
+    def start_peers(self):
+        """Local SMS gateways, WeChat API, SMTP server and press folder for
+        notify's channels, as production has real ones."""
+        from services.notify.peers import start_embedded_peers
+
+        peers, env = start_embedded_peers(self.base / "press")
+        for name, peer in peers.items():
+            self.processes[f"peer-{name}"] = peer.process
+        self.peers = peers
+        # Quiet hours would hold a demo's SMS until 08:00 Beijing time;
+        # production keeps them (SIFUWU_QUIET_HOURS unset = 22-8).
+        env.setdefault("SIFUWU_QUIET_HOURS",
+                       os.environ.get("SIFUWU_QUIET_HOURS", "off"))
+        self.extra_env.update(env)
+        return peers
+
     # -- services ----------------------------------------------------------
 
     def start_service(self, service):
@@ -273,6 +312,24 @@ class EmbeddedStack:
         os.killpg(proc.pid, sig)
         proc.wait(timeout=30)
 
+    # -- faults, for the reliability tests -----------------------------------
+
+    def restart_rabbit(self):
+        """Stop the broker node and start it again on the same data."""
+        self.stop_rabbit()
+        wait_until(lambda: not port_open(self.ports.amqp), 30,
+                   "RabbitMQ shutdown")
+        self.start_rabbit()
+
+    def stop_store(self):
+        self._terminate("store")
+
+    def restart_service(self, service):
+        """kill -9 a service and start it again."""
+        self.kill_service(service)
+        self.start_service(service)
+        self.wait_healthy([service])
+
     # -- whole stack -------------------------------------------------------
 
     def start(self, progress=print):
@@ -286,6 +343,8 @@ class EmbeddedStack:
             self.start_rabbit()
             progress("启动 SecantusDB …")
             self.start_store()
+            progress("启动短信、微信、邮件对端 …")
+            self.start_peers()
             progress("启动四个服务 …")
             for service in SERVICES:
                 self.start_service(service)
@@ -325,6 +384,10 @@ class EmbeddedStack:
         pids = state["pids"] if state else {}
         for service in SERVICES:
             self._terminate(service, pids.get(service))
+        peers = {name for name in [*self.processes, *pids]
+                 if name.startswith("peer-")}
+        for name in peers:
+            self._terminate(name, pids.get(name))
         self._terminate("store", pids.get("store"))
         if "rabbitmq" in self.processes or "rabbitmq" in pids:
             self.stop_rabbit(pids.get("rabbitmq"))

@@ -16,6 +16,7 @@ from pymongo.errors import DuplicateKeyError
 
 from sifuwu import events as ev
 from sifuwu import wiring
+from sifuwu.ops import metrics
 from sifuwu.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -119,6 +120,34 @@ class StoreAccess:
         if emitted:
             provider.nudge()
         return result
+
+    def transaction_batch(self, fn, handler, envelopes):
+        """Apply a batch of consumed events in one transaction.
+
+        Events this handler already consumed (or repeated in the batch) are
+        dropped first; ``fn(uow, fresh)`` gets the rest, and their ids are
+        recorded in the same transaction. A concurrent duplicate aborts the
+        transaction with DuplicateKeyError (the caller replays one by one).
+        Returns the fresh envelopes.
+        """
+        keys = {}
+        for envelope in envelopes:
+            keys.setdefault(f"{handler}:{envelope['event_id']}", envelope)
+        seen = {doc["_id"] for doc in self.db[CONSUMED].find(
+            {"_id": {"$in": list(keys)}}, {"_id": 1})}
+        fresh = [env for key, env in keys.items() if key not in seen]
+        if not fresh:
+            return []
+
+        def apply(uow):
+            now = ev.utcnow()
+            uow.col(CONSUMED).insert_many(
+                [{"_id": f"{handler}:{env['event_id']}", "at": now}
+                 for env in fresh], session=uow.session)
+            fn(uow, fresh)
+            return fresh
+
+        return self.transaction(apply)
 
     def ping(self):
         self.client.admin.command("ping")
@@ -225,6 +254,8 @@ class Store(DependencyProvider):
                         headers={"correlation_id":
                                  envelope.get("correlation_id") or ""})
                     published.append(entry["_id"])
+                    metrics.EVENTS_PUBLISHED.labels(
+                        self.service_name, envelope["type"]).inc()
         finally:
             if published:
                 self.db[OUTBOX].update_many(

@@ -17,6 +17,9 @@ SERVICES = ("activity", "assessment", "feedback", "notify")
 DEAD_LETTER_EXCHANGE = "sifuwu.dead"
 DEAD_LETTER_QUEUE = "sifuwu.dead-letters"
 REJECTION_HEADER = "x-rejection-reason"
+# Where a dead-lettered message was first sent (for `sifuwu dlq replay`).
+ORIGINAL_EXCHANGE_HEADER = "x-original-exchange"
+ORIGINAL_ROUTING_KEY_HEADER = "x-original-routing-key"
 
 # The public ingest exchange for other government systems (see docs/ingest).
 INGEST_EXCHANGE = "sifuwu.ingest"
@@ -26,9 +29,40 @@ INGEST_REJECTED_QUEUE = "sifuwu.ingest.rejected"
 # (publisher service, event type, consumer service, handler method)
 SUBSCRIPTIONS = (
     ("activity", ev.ACTIVITY_LOGGED, "feedback", "on_activity_logged"),
+    ("activity", ev.DEMAND_STATUS_CHANGED, "feedback",
+     "on_demand_status_changed"),
+    ("assessment", ev.PUBLICITY_OPENED, "feedback", "on_publicity_opened"),
+    ("assessment", ev.OBJECTION_ANSWERED, "feedback",
+     "on_objection_answered"),
     ("activity", ev.ACTIVITY_LOGGED, "assessment", "on_activity_logged"),
     ("feedback", ev.INVITATION_ISSUED, "notify", "on_invitation_issued"),
+    ("activity", ev.DEMAND_RAISED, "notify", "on_demand_raised"),
+    ("activity", ev.DEMAND_OVERDUE, "notify", "on_demand_overdue"),
+    ("activity", ev.DIRECTORY_CHANGED, "notify", "on_directory_changed"),
+    ("feedback", ev.RECTIFICATION_OPENED, "notify", "on_rectification_opened"),
+    ("feedback", ev.RECTIFICATION_OVERDUE, "notify",
+     "on_rectification_overdue"),
+    ("assessment", ev.SELECTION_PUBLISHED, "notify", "on_selection_published"),
+    ("assessment", ev.PUBLICITY_OPENED, "notify", "on_publicity_opened"),
+    ("assessment", ev.SELECTION_FINALISED, "notify", "on_selection_finalised"),
+    ("assessment", ev.OBJECTION_ANSWERED, "notify", "on_objection_answered"),
+    ("feedback", ev.OBJECTION_ANSWERED, "notify",
+     "on_objection_answered_by_feedback"),
     ("feedback", ev.FEEDBACK_SUBMITTED, "assessment", "on_feedback_submitted"),
+    ("feedback", ev.RECOMMENDATION_SUBMITTED, "assessment",
+     "on_recommendation_submitted"),
+    ("feedback", ev.OBJECTION_FILED, "assessment", "on_objection_filed"),
+    ("feedback", ev.OBJECTION_ANSWERED, "assessment", "on_objection_answered"),
+    ("activity", ev.PARTY_ACTIVITY_LOGGED, "assessment",
+     "on_party_activity_logged"),
+    ("activity", ev.DEMAND_RAISED, "assessment", "on_demand_raised"),
+    ("activity", ev.DEMAND_STATUS_CHANGED, "assessment",
+     "on_demand_status_changed"),
+    ("activity", ev.KPI_RECORDED, "assessment", "on_kpi_recorded"),
+    ("activity", ev.DIRECTORY_CHANGED, "assessment", "on_directory_changed"),
+    ("feedback", ev.APPEAL_DECIDED, "assessment", "on_appeal_decided"),
+    ("feedback", ev.RECTIFICATION_CLOSED, "assessment",
+     "on_rectification_closed"),
 )
 
 

@@ -39,7 +39,9 @@ def infra(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def stack(infra):
-    """The four services running against ``infra``."""
+    """The four services running against ``infra``, with notify's local
+    peers (SMS gateways, WeChat, SMTP, press folder)."""
+    infra.start_peers()
     for service in SERVICES:
         infra.start_service(service)
     infra.wait_healthy()
