@@ -7,6 +7,7 @@ publish (outbox) in one transaction.
 import logging
 
 import eventlet
+from eventlet.event import Event
 from eventlet.queue import Empty, LightQueue
 from kombu import Connection
 from kombu.pools import producers
@@ -170,6 +171,7 @@ class Store(DependencyProvider):
         self.db = self.client[database_name(self.settings, self.service_name)]
         self._wake = LightQueue()
         self._running = False
+        self._ready = Event()
 
     def start(self):
         indexes = dict(BASE_INDEXES)
@@ -180,7 +182,19 @@ class Store(DependencyProvider):
                           "create indexes")
         self._retry_start(self._declare_topology, "declare queues")
         self._running = True
+        self._ready.send(True)
         self.container.spawn_managed_thread(self._relay_loop)
+
+    def wait_ready(self):
+        """Block until the indexes exist and the queues are declared.
+
+        nameko starts entrypoints alongside dependencies, so a request or
+        an event can arrive while the indexes are still being created; no
+        write may race that (SecantusDB can deadlock on an insert racing
+        createIndexes on a fresh database, and a unique index created late
+        would not guard what was written before)."""
+        if not self._ready.ready():
+            self._ready.wait()
 
     def _retry_start(self, action, what, attempts=30):
         for attempt in range(attempts):
@@ -205,6 +219,7 @@ class Store(DependencyProvider):
         self._running = False
 
     def get_dependency(self, worker_ctx):
+        self.wait_ready()
         return StoreAccess(self)
 
     # -- the outbox relay --------------------------------------------------

@@ -27,10 +27,7 @@ class DefaultScheme(DependencyProvider):
             return
         # Wait until the store has created its indexes: SecantusDB can
         # deadlock when an insert races createIndexes on a fresh database.
-        for _ in range(600):
-            if getattr(store, "_running", False):
-                break
-            eventlet.sleep(0.1)
+        store.wait_ready()
         for _ in range(30):
             try:
                 if repository.ensure_default_scheme(store.db, ev.utcnow()):
