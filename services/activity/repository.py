@@ -211,6 +211,10 @@ def _apply_member(uow, envelope, *, now, rules):
         record["phone_enc"] = rules.sealer.seal(phone)
         record["phone_masked"] = mask_phone(phone)
     public = dict(data, member_id=member_id)
+    if phone:
+        # notify's contact book needs it for demand escalation (督查) and
+        # rectification deadlines; it is sealed there, never logged.
+        public["phone"] = phone
     _touch_arrival(uow, f"member:{member_id}")
     result, member = _upsert_directory(uow, MEMBERS, "member", member_id,
                                        record, envelope, public)

@@ -169,7 +169,7 @@ class MemberData(IngestData):
         fields.String(validate=validate.OneOf(domain.MEMBER_ROLES)),
         load_default=lambda: ["member"])
     phone = fields.String(load_default=None, validate=MOBILE,
-                          metadata={"description": "加密存储，不随事件外发"})
+                          metadata={"description": "加密存储；仅随 directory.changed 发给通知服务"})
     active = fields.Boolean(load_default=True)
 
 
@@ -349,7 +349,10 @@ def load_ingest(payload):
         envelope = IngestEnvelopeSchema().load(payload)
     except ValidationError as exc:
         errors, envelope = dict(exc.messages), None
-    schema = DATA_SCHEMAS.get(payload.get("type"))
+    event_type = payload.get("type")
+    # A list or object as "type" is already an error above; not a lookup key.
+    schema = DATA_SCHEMAS.get(event_type) if isinstance(event_type, str) \
+        else None
     data = payload.get("data")
     if schema is not None and isinstance(data, dict) and "data" not in errors:
         try:

@@ -617,7 +617,8 @@ def file_objection(uow, data, now, *, secret, today):
     return objection
 
 
-def answer_objection(uow, objection_id, substantiated, answer, now, *, by):
+def answer_objection(uow, objection_id, substantiated, answer, now, *, by,
+                     secret=None):
     objection = uow.col(OBJECTIONS).find_one_and_update(
         {"_id": objection_id, "status": "filed"},
         {"$set": {"status": "answered", "substantiated": substantiated,
@@ -634,6 +635,8 @@ def answer_objection(uow, objection_id, substantiated, answer, now, *, by):
         "candidate_id": objection["candidate_id"],
         "substantiated": substantiated,
         "answer": answer,
+        # only notify reads it, to send the answer to the objector (答复异议人)
+        "objector": objector_contact(objection, secret) if secret else None,
     }, correlation_id=objection["campaign_id"])
     return objection
 

@@ -609,6 +609,6 @@ class FeedbackService(ServiceBase):
         objection = self.store.transaction(
             lambda uow: repository.answer_objection(
                 uow, objection_id, data["substantiated"], data["answer"], now,
-                by=who))
+                by=who, secret=self.settings.secret))
         return json_response(schemas.ObjectionOutSchema(
             exclude=("objector",)).dump(objection))
