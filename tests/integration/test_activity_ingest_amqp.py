@@ -17,6 +17,7 @@ from services.activity.service import ActivityService
 from sifuwu import events as ev
 from sifuwu import wiring
 from sifuwu.stack import free_port
+from tests.helpers import wait_for
 
 SYSTEM = "hotline12345"
 OTHER = "partymembers"
@@ -95,14 +96,6 @@ def rejected(module_config):
     return read
 
 
-def wait_for(fetch, timeout=15, what="result"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = fetch()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def emitted(db, event_type, **match):

@@ -333,6 +333,10 @@ def test_combined_assessment_end_to_end(assessment, service_config, db,
     assert board["entries"][0]["band_grade"] == "优秀"
     assert board["entries"][0]["demoted"] is True
     assert "并列" in board["tie_rule"]
+    quarter = get(web_url, "/api/v1/rankings/2026-Q4",
+                  params={"subject_type": "unit"}).json()
+    assert [e["subject_id"] for e in quarter["entries"]] == ["a-u1", "a-u2"]
+    assert all(e["grade"] for e in quarter["entries"])
     published = requests.post(web_url + f"/api/v1/rankings/{MONTH}/publish",
                               json={"subject_type": "three_rates"},
                               headers=STAFF, timeout=10)
@@ -463,3 +467,9 @@ def test_staff_endpoints_need_the_token_and_check_input(assessment, web_url):
     assert "指标组须为且仅为" in response.json()["message"]
     assert requests.get(web_url + "/api/v1/branches/none",
                         headers=STAFF, timeout=10).status_code == 404
+    response = requests.get(web_url + "/api/v1/charts/trend/unit/u1.png",
+                            params={"year": "26"}, timeout=10)
+    assert response.status_code == 400 and "year" in response.json()["fields"]
+    response = requests.post(web_url + "/api/v1/periods/2026-11/rescore",
+                             json={"version": 9}, headers=STAFF, timeout=10)
+    assert response.status_code == 404

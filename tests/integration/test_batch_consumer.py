@@ -3,7 +3,6 @@ applied exactly once, duplicates dropped, invalid ones dead-lettered with a
 reason, a failing event isolated."""
 
 import json
-import time
 
 from kombu import Connection, Queue
 
@@ -11,6 +10,7 @@ from sifuwu import events as ev
 from sifuwu import wiring
 from sifuwu.batch import batch_consumes
 from sifuwu.service import ServiceBase
+from tests.helpers import wait_for
 
 SEEN = "seen"
 
@@ -42,13 +42,6 @@ def publish(amqp_uri, payloads):
                              delivery_mode=2)
 
 
-def wait_for(check, timeout=30):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def drain(amqp_uri, queue_name):

@@ -4,7 +4,6 @@ recommendations (推荐典型): in-process against the real broker and store."""
 
 import datetime as dt
 import re
-import time
 import uuid
 
 import pytest
@@ -16,6 +15,7 @@ from services.feedback.service import FeedbackService
 from sifuwu import events as ev
 from sifuwu import wiring
 from sifuwu.stack import free_port
+from tests.helpers import wait_for
 
 STAFF = {"Authorization": "Bearer staff-token"}
 
@@ -30,14 +30,6 @@ def publish(config, publisher, event_type, data):
                              declare=[exchange], retry=True)
 
 
-def wait_for(fetch, timeout=15, what="result"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = fetch()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def db_of(mongo, config):

@@ -6,7 +6,6 @@ appeals."""
 
 import datetime as dt
 import re
-import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
@@ -20,6 +19,7 @@ from services.feedback.service import FeedbackService
 from sifuwu import events as ev
 from sifuwu import wiring
 from sifuwu.stack import free_port
+from tests.helpers import wait_for
 
 STAFF = {"Authorization": "Bearer staff-token"}
 UNIT = {"Authorization": "Bearer unit-token"}
@@ -40,14 +40,6 @@ def publish(config, publisher, event_type, data):
     return envelope
 
 
-def wait_for(fetch, timeout=15, what="result"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = fetch()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def db_of(mongo, config):

@@ -15,6 +15,7 @@ from services.notify.peers import Peer
 from services.notify.service import NotifyService
 from sifuwu import events as ev
 from sifuwu import wiring
+from tests.helpers import wait_for
 
 STAFF = {"Authorization": "Bearer staff-token"}
 
@@ -28,14 +29,6 @@ def publish(config, envelope, publisher):
                              declare=[exchange], retry=True)
 
 
-def wait_for(fetch, timeout=15, what="result"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = fetch()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture(scope="module")

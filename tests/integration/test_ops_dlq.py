@@ -4,7 +4,6 @@ without consuming, `replay` sends chosen ones back after a fix, `purge`
 drops only with confirmation. Dead-letter queues have no TTL."""
 
 import json
-import time
 import uuid
 
 from click.testing import CliRunner
@@ -16,6 +15,7 @@ from sifuwu.consumer import consumes
 from sifuwu.events import make_event
 from sifuwu.ops import dlq
 from sifuwu.service import ServiceBase
+from tests.helpers import wait_for
 
 SOURCE = "opsdlq_src"
 EVENT = "probe.failed"
@@ -44,13 +44,6 @@ def cli(*args, input=None):
                               catch_exceptions=False)
 
 
-def wait_for(check, timeout=30):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def test_list_replay_purge_on_the_real_broker(container_factory,

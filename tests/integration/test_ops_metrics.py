@@ -4,7 +4,6 @@ plumbing, in-process against the real broker and store."""
 import io
 import json
 import logging
-import time
 import uuid
 
 import requests
@@ -17,6 +16,7 @@ from sifuwu.events import make_event
 from sifuwu.ops.jsonlog import JsonFormatter
 from sifuwu.service import ServiceBase
 from sifuwu.web import http, json_response
+from tests.helpers import wait_for
 
 SOURCE = "opsmetrics_src"
 EVENT = "probe.counted"
@@ -54,13 +54,6 @@ def value(found, name, **labels):
     return found.get((name, frozenset(labels.items())), 0.0)
 
 
-def wait_for(check, timeout=30):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def test_metrics_and_json_logs(container_factory, service_config, web_url):

@@ -3,7 +3,6 @@ databases, as `docker compose up --scale` runs them) share one queue as
 competing consumers; every event is applied exactly once, even when the
 relay sends some of them twice."""
 
-import time
 import uuid
 
 from kombu import Connection, Producer
@@ -15,6 +14,7 @@ from sifuwu.events import make_event
 from sifuwu.ops import metrics
 from sifuwu.service import ServiceBase
 from sifuwu.stack import free_port
+from tests.helpers import wait_for
 
 SOURCE = "opsprobe_src"
 EVENT = "probe.happened"
@@ -44,13 +44,6 @@ def consumed_total(outcome):
         "opsscale", "on_probe", EVENT, outcome)._value.get()
 
 
-def wait_for(check, timeout=45):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def test_two_instances_compete_and_apply_each_event_once(

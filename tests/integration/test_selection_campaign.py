@@ -10,7 +10,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -27,6 +26,7 @@ from services.assessment.selection.repository import (
 from sifuwu import events as ev
 from sifuwu import wiring
 from sifuwu.service import ServiceBase
+from tests.helpers import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 STAFF = {"Authorization": "Bearer staff-token"}
@@ -44,14 +44,6 @@ def at(year, month, day, hour=10):
     return (target - dt.datetime.now(dt.timezone.utc)).total_seconds()
 
 
-def wait_for(predicate, timeout=15, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 class EventTap:
