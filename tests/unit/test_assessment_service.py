@@ -18,14 +18,30 @@ def service():
 
 def test_each_consumer_runs_one_transaction_keyed_on_the_event_id():
     worker = service()
-    envelope = ev.make_event(ev.ACTIVITY_LOGGED, {
-        "activity_id": "a1", "member_id": "m1", "unit_id": "u1",
-        "branch_id": "b1", "occurred_at": "2026-11-20T10:00:00+08:00"},
-        source="activity", correlation_id="a1")
-    worker.on_activity_logged(envelope)
+    envelope = ev.make_event(ev.PARTY_ACTIVITY_LOGGED, {
+        "activity_id": "p1", "kind": "theme_day", "branch_id": "b1",
+        "unit_id": "u1", "occurred_at": "2026-11-20T10:00:00+08:00",
+        "attendees": ["m1"], "expected": ["m1", "m2"]},
+        source="activity", correlation_id="p1")
+    worker.on_party_activity_logged(envelope)
     (fn,), kwargs = worker.store.transaction.call_args
-    assert kwargs["consumed"] == ("on_activity_logged", envelope["event_id"])
-    assert kwargs["correlation_id"] == "a1"
+    assert kwargs["consumed"] == ("on_party_activity_logged",
+                                  envelope["event_id"])
+    assert kwargs["correlation_id"] == "p1"
+    assert callable(fn)
+    worker.dead_letters.assert_not_called()
+
+
+def test_activities_are_applied_in_batches_keyed_on_event_ids():
+    worker = service()
+    envelopes = [ev.make_event(ev.ACTIVITY_LOGGED, {
+        "activity_id": f"a{i}", "member_id": "m1", "unit_id": "u1",
+        "branch_id": "b1", "occurred_at": "2026-11-20T10:00:00+08:00"},
+        source="activity") for i in range(3)]
+    worker.on_activity_logged(envelopes)
+    (fn, handler, batch), _ = worker.store.transaction_batch.call_args
+    assert handler == "on_activity_logged"
+    assert [e["event_id"] for e in batch] == [e["event_id"] for e in envelopes]
     assert callable(fn)
     worker.dead_letters.assert_not_called()
 

@@ -67,29 +67,31 @@ def test_assessment_handler_records_the_consumed_event():
     envelope = ev.make_event("activity.logged", {
         "member_id": "m1", "occurred_at": "2026-03-02T09:00:00+08:00"},
         source="activity")
-    service.on_activity_logged(envelope)
-    service.store.transaction.assert_called_once()
-    call = service.store.transaction.call_args
-    assert call.kwargs["consumed"] == ("on_activity_logged",
-                                       envelope["event_id"])
+    service.on_activity_logged([envelope])
+    service.store.transaction_batch.assert_called_once()
+    call = service.store.transaction_batch.call_args
+    assert call.args[1] == "on_activity_logged"
+    assert [e["event_id"] for e in call.args[2]] == [envelope["event_id"]]
     service.dead_letters.assert_not_called()
 
 
 def test_invalid_event_is_dead_lettered_not_raised():
     service = worker_factory(AssessmentService)
-    service.on_activity_logged({"type": "activity.logged"})
+    service.on_activity_logged([{"type": "activity.logged"}])
     service.dead_letters.assert_called_once()
     reason = service.dead_letters.call_args.args[1]
     assert reason.startswith("invalid:") and "event_id" in reason
-    service.store.transaction.assert_not_called()
+    service.store.transaction_batch.assert_not_called()
 
 
 def test_duplicate_event_is_ignored():
     service = worker_factory(AssessmentService)
     service.config = {}
     service.store.transaction.side_effect = Duplicate("e1")
-    envelope = ev.make_event("activity.logged", {
-        "member_id": "m1", "occurred_at": "2026-03-02T09:00:00+08:00"},
-        source="activity")
-    assert service.on_activity_logged(envelope) is None
+    # a single-event consumer: feedback.submitted
+    envelope = ev.make_event("feedback.submitted", {
+        "rating_id": "r1", "invitation_id": "i1", "subject_type": "activity",
+        "subject_id": "a1", "member_id": "m1", "rating": 5, "bad": False,
+        "submitted_at": "2026-03-02T09:00:00+08:00"}, source="feedback")
+    assert service.on_feedback_submitted(envelope) is None
     service.dead_letters.assert_not_called()

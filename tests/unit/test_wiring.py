@@ -5,6 +5,8 @@ import inspect
 
 from nameko.events import EventHandler
 
+from sifuwu.batch import BatchEventConsumer
+
 from services.activity.service import ActivityService
 from services.assessment.service import AssessmentService
 from services.feedback.service import FeedbackService
@@ -12,6 +14,7 @@ from services.notify.service import NotifyService
 from sifuwu import events as ev
 from sifuwu import wiring
 
+CONSUMERS = (EventHandler, BatchEventConsumer)
 SERVICE_CLASSES = (ActivityService, AssessmentService, FeedbackService,
                    NotifyService)
 
@@ -21,7 +24,7 @@ def handlers():
     for cls in SERVICE_CLASSES:
         for name, method in inspect.getmembers(cls):
             for entrypoint in getattr(method, "nameko_entrypoints", ()):
-                if isinstance(entrypoint, EventHandler):
+                if isinstance(entrypoint, CONSUMERS):
                     found.add((entrypoint.source_service,
                                entrypoint.event_type, cls.name, name))
     return found
@@ -34,7 +37,7 @@ def test_registry_matches_handlers():
 def test_handlers_consume_through_the_dead_lettering_wrapper():
     for cls in SERVICE_CLASSES:
         for name, method in inspect.getmembers(cls):
-            if any(isinstance(e, EventHandler)
+            if any(isinstance(e, CONSUMERS)
                    for e in getattr(method, "nameko_entrypoints", ())):
                 assert hasattr(method, "consumes"), (cls.name, name)
 
