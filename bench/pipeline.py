@@ -6,26 +6,40 @@
    in scorecards.
 
 Each leg pre-loads N messages into its queue, then starts its consumer and
-times until the last effect is stored. Run: .venv/bin/python -m bench.pipeline
-[--events N]
+times until the last effect is stored. Then, on the same stack: the ingest →
+scorecard lag at a paced rate, feedback POST latency at a paced rate, and the
+ranking of 100,000 members. Each figure is printed with its target and
+whether it is met; docs/performance.md holds the results.
+
+Run: .venv/bin/python -m bench.pipeline [--events N] [--legs ...] (--help)
 """
 
 import argparse
+import json
+import random
+import signal
 import socket
 import time
+import uuid
 
 import eventlet
 
 eventlet.monkey_patch()
 
-from kombu import Connection, Consumer, Queue  # noqa: E402
+import requests  # noqa: E402
+from kombu import Connection, Consumer, Exchange, Queue  # noqa: E402
+from kombu.mixins import ConsumerMixin  # noqa: E402
 from nameko.containers import ServiceContainer  # noqa: E402
 from nameko.events import event_handler  # noqa: E402
 from pymongo import MongoClient  # noqa: E402
 
-from bench.common import infra, wait_until  # noqa: E402
+from bench.common import infra, percentile, wait_until  # noqa: E402
+from services.activity.client import post_batch  # noqa: E402
+from services.assessment import domain  # noqa: E402
 from sifuwu import events as ev  # noqa: E402
 from sifuwu import wiring  # noqa: E402
+from sifuwu.stack import INGEST_DEMO_USER  # noqa: E402
+from sifuwu.wiring import SERVICES  # noqa: E402
 
 
 def activity_payloads(n):
@@ -119,21 +133,339 @@ def naive_baseline(stack, payloads):
             >= len(payloads))
     finally:
         container.stop()
+        with Connection(stack.amqp_uri) as conn:  # not to fill up later
+            queue(conn.default_channel).delete()
     return finished - started
+
+
+# -- 3. sifuwu's own pipeline ----------------------------------------------------
+
+UNITS = 50
+MEMBERS = 500
+INGEST_TOKEN = "demo-token"
+
+
+def _post_batches(url, envelopes):
+    for start in range(0, len(envelopes), 500):
+        response = post_batch(url, INGEST_TOKEN, envelopes[start:start + 500],
+                              timeout=300)
+        response.raise_for_status()
+
+
+def directory_envelopes(tag):
+    """Units, branches and members of a middling city (50 units, 500
+    members), sent before the stream like the real directory is."""
+    out = []
+    for u in range(UNITS):
+        out.append(ingest_envelope("directory.unit", f"{tag}-u{u}", {
+            "unit_id": f"u{u}", "name": f"市直单位{u}"}))
+        out.append(ingest_envelope("directory.branch", f"{tag}-b{u}", {
+            "branch_id": f"b{u}", "unit_id": f"u{u}",
+            "name": f"市直单位{u}机关党支部"}))
+    for m in range(MEMBERS):
+        out.append(ingest_envelope("directory.member", f"{tag}-m{m}", {
+            "member_id": f"m{m}", "name": f"党员{m}", "unit_id": f"u{m % UNITS}",
+            "branch_id": f"b{m % UNITS}"}))
+    return out
+
+
+def ingest_envelope(event_type, event_id, data, correlation_id=None):
+    return {"event_id": event_id, "type": event_type,
+            "source": INGEST_DEMO_USER,
+            "occurred_at": "2026-11-20T09:00:00+08:00",
+            "correlation_id": correlation_id, "data": data}
+
+
+def service_activity(tag, i, phone=None):
+    minute = i % (60 * 24 * 25)
+    at = (f"2026-11-{1 + minute // 1440:02d}T{minute % 1440 // 60:02d}:"
+          f"{minute % 60:02d}:00+08:00")
+    recipient = {"id": f"e-{tag}-{i}", "type": "enterprise",
+                 "name": "滨江智造科技有限公司"}
+    if phone:
+        recipient["phone"] = phone
+    return ingest_envelope("activity.service", f"{tag}-{i}", {
+        "activity_id": f"act-{tag}-{i}", "category": "enterprise",
+        "kind": "visit", "member_id": f"m{i % MEMBERS}",
+        "recipient": recipient, "occurred_at": at})
+
+
+def start_services(stack, max_workers=None):
+    # One address sends every feedback POST here; production sees many.
+    stack.extra_env.update({"SIFUWU_FEEDBACK_RATE_ADDRESS": "1000000/60",
+                            "SIFUWU_RELAY_INTERVAL": "0.2"})
+    if max_workers:
+        stack.extra_env["SIFUWU_MAX_WORKERS"] = str(max_workers)
+    stack.start_peers()
+    for service in SERVICES:
+        stack.start_service(service)
+    stack.wait_healthy(timeout=180)
+    envelopes = directory_envelopes("dir")
+    _post_batches(stack.url("activity"), envelopes)
+    consumed = MongoClient(stack.mongo_uri)[
+        f"{stack.db_prefix}assessment"]["consumed_events"]
+    wait_until(lambda: consumed.estimated_document_count()
+               >= len(envelopes), timeout=300, interval=0.5)
+
+
+def publish_ingest(uri, envelopes, pace=None, sent_at=None):
+    """Publish to sifuwu.ingest as the demo source system, with confirms;
+    ``pace`` events/s if given (``sent_at`` records each send time)."""
+    exchange = Exchange(wiring.INGEST_EXCHANGE, type="topic", durable=True)
+    with Connection(uri, transport_options={"confirm_publish": True}) as conn:
+        producer = conn.Producer()
+        started = time.monotonic()
+        for index, envelope in enumerate(envelopes):
+            if pace:
+                delay = started + index / pace - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+            if sent_at is not None:  # activity's events correlate by its id
+                sent_at[envelope["data"]["activity_id"]] = time.monotonic()
+            producer.publish(
+                json.dumps(envelope, ensure_ascii=False).encode(),
+                exchange=exchange, routing_key=envelope["type"],
+                delivery_mode=2, content_type="application/json",
+                content_encoding="utf-8", user_id=INGEST_DEMO_USER)
+        return time.monotonic() - started
+
+
+def sifuwu_pipeline(stack, n):
+    """Preload n ingest messages while activity is stopped, start it, and
+    time until assessment holds n activity contributions (stored in
+    activity and reflected in scorecards: each contribution is written in
+    the same transaction as the cards it changes)."""
+    contributions = MongoClient(stack.mongo_uri)[
+        f"{stack.db_prefix}assessment"]["contributions"]
+    before = contributions.estimated_document_count()
+    stack.kill_service("activity", signal.SIGTERM)
+    tag = uuid.uuid4().hex[:6]
+    publish_ingest(stack.ingest_amqp_uri(),
+                   [service_activity(tag, i) for i in range(n)])
+    started = time.monotonic()
+    stack.start_service("activity")
+    first = wait_until(lambda: contributions.estimated_document_count()
+                       > before, interval=0.02)
+    done = wait_until(lambda: contributions.estimated_document_count()
+                      >= before + n, interval=0.05)
+    stack.wait_healthy(["activity"])
+    return {"wall": done - started, "steady": done - first,
+            "startup": first - started}
+
+
+class FirstSeen(ConsumerMixin):
+    """Records when the first event of each correlation id arrives on
+    ``exchange`` with ``routing_key`` (a bench queue of its own)."""
+
+    def __init__(self, amqp_uri, publisher, routing_key, name):
+        self.connection = Connection(amqp_uri)
+        self.queue = Queue(f"bench.{name}.{uuid.uuid4().hex[:6]}",
+                           exchange=wiring.event_exchange(publisher),
+                           routing_key=routing_key, auto_delete=True)
+        self.seen = {}
+        self.bodies = {}
+        self.should_stop = False
+
+    def get_consumers(self, consumer_cls, channel):
+        return [consumer_cls(queues=[self.queue], accept=["json"],
+                             callbacks=[self.on_message])]
+
+    def on_message(self, body, message):
+        key = body.get("correlation_id")
+        if key not in self.seen:
+            self.seen[key] = time.monotonic()
+            self.bodies[key] = body
+        message.ack()
+
+    def start(self):
+        with Connection(self.connection.as_uri(include_password=True)) as c:
+            self.queue(c.default_channel).declare()
+        self.thread = eventlet.spawn(self.run)
+
+    def stop(self):
+        self.should_stop = True
+        self.thread.wait()
+
+
+def lag_at_rate(stack, rate, seconds):
+    """p99 of ingest publish → first scorecard.updated of that event."""
+    watcher = FirstSeen(stack.amqp_uri, "assessment", ev.SCORECARD_UPDATED,
+                        "lag")
+    watcher.start()
+    tag = uuid.uuid4().hex[:6]
+    envelopes = [service_activity(tag, i) for i in range(int(rate * seconds))]
+    sent_at = {}
+    publish_seconds = publish_ingest(stack.ingest_amqp_uri(), envelopes,
+                                     pace=rate, sent_at=sent_at)
+    try:
+        wait_until(lambda: all(k in watcher.seen for k in sent_at),
+                   timeout=600, interval=0.2)
+    finally:
+        watcher.stop()
+    lags = [watcher.seen[k] - sent_at[k] for k in sent_at]
+    return {"p50": percentile(lags, 50), "p99": percentile(lags, 99),
+            "max": max(lags), "achieved_rate": len(envelopes) / publish_seconds}
+
+
+def feedback_latency(stack, rate, seconds):
+    """p99 of POST /api/v1/feedback at ``rate`` requests/s, each with the
+    token of a real invitation (activities with phones → invitations)."""
+    count = int(rate * seconds)
+    watcher = FirstSeen(stack.amqp_uri, "feedback", ev.INVITATION_ISSUED,
+                        "invitations")
+    watcher.start()
+    tag = uuid.uuid4().hex[:6]
+    envelopes = [service_activity(tag, i, phone=f"139{i:08d}")
+                 for i in range(count)]
+    contributions = MongoClient(stack.mongo_uri)[
+        f"{stack.db_prefix}assessment"]["contributions"]
+    before = contributions.estimated_document_count()
+    publish_ingest(stack.ingest_amqp_uri(), envelopes)
+    try:
+        wait_until(lambda: len(watcher.seen) >= count, timeout=600,
+                   interval=0.2)
+    finally:
+        watcher.stop()
+    # Let assessment finish these activities too: measure POSTs on a store
+    # that is not busy with a backlog.
+    wait_until(lambda: contributions.estimated_document_count()
+               >= before + count, timeout=900, interval=0.2)
+    tokens = [body["data"]["link"].rsplit("/", 1)[1]
+              for body in watcher.bodies.values()][:count]
+    url = stack.url("feedback") + "/api/v1/feedback"
+    latencies, statuses = [], {}
+    pool = eventlet.GreenPool(500)
+    session = requests.Session()
+
+    def submit(token):
+        started = time.monotonic()
+        response = session.post(url, json={"token": token, "rating": 5},
+                                timeout=30)
+        latencies.append(time.monotonic() - started)
+        statuses[response.status_code] = statuses.get(
+            response.status_code, 0) + 1
+
+    started = time.monotonic()
+    for index, token in enumerate(tokens):
+        delay = started + index / rate - time.monotonic()
+        if delay > 0:
+            eventlet.sleep(delay)
+        pool.spawn_n(submit, token)
+    offered = count / (time.monotonic() - started)
+    pool.waitall()
+    return {"p50": percentile(latencies, 50), "p99": percentile(latencies, 99),
+            "statuses": statuses, "offered_rate": offered,
+            "achieved_rate": count / (time.monotonic() - started)}
+
+
+def ranking_time(members, repeats=3):
+    """rank + quota grading (assessment's domain functions) over
+    ``members`` scored cards, in memory: the ranking API's own work once
+    the cards are read."""
+    rng = random.Random(7)
+    scheme = domain.default_scheme()
+    cards = []
+    for i in range(members):
+        sums = {key: 0 for key in domain.SUMS}
+        sums.update(activity_count=rng.randrange(0, 12),
+                    rating_count=rng.randrange(0, 8),
+                    meeting_expected=12,
+                    meeting_attended=rng.randrange(6, 13))
+        sums["rating_sum"] = sums["rating_count"] * rng.randrange(3, 6)
+        cards.append(dict(domain.scorecard(sums, scheme),
+                          subject_type="member", subject_id=f"m{i}"))
+    best = None
+    for _ in range(repeats):
+        started = time.perf_counter()
+        ranked = domain.rank(cards)
+        domain.apply_quotas(ranked, scheme["bands"],
+                            scheme.get("quotas") or {})
+        elapsed = time.perf_counter() - started
+        best = elapsed if best is None else min(best, elapsed)
+    return best
+
+
+def verdict(met):
+    return "met" if met else "NOT met"
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=5000)
+    parser.add_argument("--lag-rate", type=float, default=1000)
+    parser.add_argument("--lag-seconds", type=float, default=5)
+    parser.add_argument("--feedback-rate", type=float, default=200)
+    parser.add_argument("--feedback-seconds", type=float, default=5)
+    parser.add_argument("--ranking-members", type=int, default=100_000)
+    parser.add_argument("--max-workers", type=int, default=None,
+                        help="SIFUWU_MAX_WORKERS for the services "
+                        "(default: the config's 10)")
+    parser.add_argument("--legs", default="raw,naive,sifuwu,lag,feedback,"
+                        "ranking")
     args = parser.parse_args(argv)
+    legs = set(args.legs.split(","))
     payloads = activity_payloads(args.events)
-    with infra() as stack:
-        raw = raw_floor(stack, payloads)
-        naive = naive_baseline(stack, payloads)
     n = args.events
+    results = {}
+    with infra() as stack:
+        if "raw" in legs:
+            results["raw"] = raw_floor(stack, payloads)
+        if "naive" in legs:
+            results["naive"] = naive_baseline(stack, payloads)
+        if legs & {"sifuwu", "lag", "feedback"}:
+            start_services(stack, args.max_workers)
+        if "sifuwu" in legs:
+            results["sifuwu"] = sifuwu_pipeline(stack, n)
+        if "lag" in legs:
+            results["lag"] = lag_at_rate(stack, args.lag_rate,
+                                         args.lag_seconds)
+        if "feedback" in legs:
+            results["feedback"] = feedback_latency(
+                stack, args.feedback_rate, args.feedback_seconds)
+    if "ranking" in legs:
+        results["ranking"] = ranking_time(args.ranking_members)
+
     print(f"events: {n}")
-    print(f"raw floor (kombu + insert_many): {n / raw:8.0f} events/s")
-    print(f"naive (nameko, insert_one):      {n / naive:8.0f} events/s")
+    rate = {}
+    if "raw" in results:
+        rate["raw"] = n / results["raw"]
+        print(f"raw floor (kombu + insert_many):     {rate['raw']:8.0f} "
+              "events/s")
+    if "naive" in results:
+        rate["naive"] = n / results["naive"]
+        print(f"naive (nameko, insert_one):          {rate['naive']:8.0f} "
+              "events/s")
+    if "sifuwu" in results:
+        s = results["sifuwu"]
+        rate["sifuwu"] = n / s["steady"]
+        print(f"sifuwu (ingest → activity → assessment scorecards): "
+              f"{rate['sifuwu']:8.0f} events/s (steady; {n / s['wall']:.0f} "
+              f"events/s counting the {s['startup']:.1f} s activity start)")
+        if "naive" in rate:
+            ratio = rate["sifuwu"] / rate["naive"]
+            print(f"  sifuwu / naive    = {ratio:5.2f}x  (target ≥ 2.5x: "
+                  f"{verdict(ratio >= 2.5)})")
+        if "raw" in rate:
+            ratio = rate["sifuwu"] / rate["raw"]
+            print(f"  sifuwu / raw floor = {ratio:5.0%}  (target ≥ 50%: "
+                  f"{verdict(ratio >= 0.5)})")
+    if "lag" in results:
+        lag = results["lag"]
+        print(f"ingest → scorecard lag at {lag['achieved_rate']:.0f} events/s"
+              f" offered: p50 {lag['p50']:.2f} s, p99 {lag['p99']:.2f} s, max "
+              f"{lag['max']:.2f} s (target p99 < 1 s: "
+              f"{verdict(lag['p99'] < 1)})")
+    if "feedback" in results:
+        fb = results["feedback"]
+        print(f"feedback POST offered at {fb['offered_rate']:.0f} requests/s"
+              f" (all answered within {fb['achieved_rate']:.0f}/s): p50 "
+              f"{fb['p50'] * 1000:.0f} ms, p99 {fb['p99'] * 1000:.0f} ms, "
+              f"statuses {fb['statuses']} (target p99 < 100 ms: "
+              f"{verdict(fb['p99'] < 0.1)})")
+    if "ranking" in results:
+        print(f"ranking over {args.ranking_members:,} members (rank + quotas):"
+              f" {results['ranking'] * 1000:.0f} ms (target < 100 ms: "
+              f"{verdict(results['ranking'] < 0.1)})")
 
 
 if __name__ == "__main__":

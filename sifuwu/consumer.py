@@ -20,7 +20,7 @@ import eventlet
 from kombu import Connection
 from kombu.pools import producers
 from marshmallow import ValidationError
-from nameko.events import event_handler
+from nameko.events import EventHandler
 from nameko.extensions import DependencyProvider
 
 from sifuwu import wiring
@@ -34,6 +34,21 @@ from sifuwu.store import Duplicate, is_transient
 log = logging.getLogger(__name__)
 
 TRANSIENT_PAUSE = 1.0
+
+
+class SettlingEventHandler(EventHandler):
+    """nameko's event handler, surviving a broker that went away while the
+    worker ran: nameko swallows only amqp's ConnectionError when it acks or
+    re-queues, so a reset socket (OSError) killed the whole service. The
+    unsettled message goes back to the queue with its channel and is
+    redelivered; the consumer's dedupe makes that harmless."""
+
+    def handle_message_processed(self, message, result=None, exc_info=None):
+        try:
+            super().handle_message_processed(message, result, exc_info)
+        except OSError as exc:
+            log.warning("could not settle a message (%s: %s); the broker "
+                        "redelivers it", type(exc).__name__, exc)
 
 
 class DeadLetters(DependencyProvider):
@@ -160,7 +175,7 @@ def consumes(publisher, event_type):
                     raise _DeadLettered("error")
 
         handler.consumes = (publisher, event_type)
-        return event_handler(publisher, event_type,
-                             requeue_on_error=True)(handler)
+        return SettlingEventHandler.decorator(
+            publisher, event_type, requeue_on_error=True)(handler)
 
     return decorator

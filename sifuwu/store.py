@@ -282,7 +282,12 @@ class Store(DependencyProvider):
 def is_transient(exc):
     """Errors worth a retry: the store or the broker is unreachable."""
     from kombu.exceptions import OperationalError
-    from pymongo.errors import ConnectionFailure, NetworkTimeout
+    from pymongo.errors import ConnectionFailure, NetworkTimeout, PyMongoError
+    # A write conflict that outlasted with_transaction's own retries (hot
+    # scorecards under load) is worth a retry too, never a dead letter.
+    if isinstance(exc, PyMongoError) and exc.has_error_label(
+            "TransientTransactionError"):
+        return True
     return isinstance(exc, (ConnectionFailure, NetworkTimeout,
                             OperationalError, ConnectionError, TimeoutError))
 

@@ -72,7 +72,8 @@ RUNG_LABELS = {"standardised": "标准化党支部",
                "demonstration": "示范党支部", "model": "模范党支部"}
 NO_RUNG_LABEL = "未定级"
 
-RESOLVED_STATUSES = ("resolved", "closed")
+# 已办结, 已确认解决 (a reopened demand is open again)
+RESOLVED_STATUSES = ("resolved", "confirmed", "closed")
 
 DEFAULT_SCHEME = {
     "name": "机关党建+四服务综合考评（默认方案）",

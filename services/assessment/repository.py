@@ -87,7 +87,10 @@ def all_schemes(db, session=None):
 
 
 def get_scheme(db, version, session=None):
-    scheme = db[SCHEMES].find_one({"_id": int(version)}, session=session)
+    version = int(version)
+    # Beyond BSON's int64 no scheme can exist (and the driver would raise).
+    scheme = db[SCHEMES].find_one({"_id": version}, session=session) \
+        if -2**63 <= version < 2**63 else None
     if scheme is None:
         raise NotFound(f"未找到第 {version} 版考评方案")
     return scheme

@@ -130,7 +130,12 @@ def test_demand_figures():
                                   "on_time_resolution": False}) == {
         "demand_count": 1, "demand_responded_on_time": 1,
         "demand_resolved": 1, "demand_resolved_on_time": 0}
-    assert domain.demand_figures({"status": "raised"})["demand_resolved"] == 0
+    assert domain.demand_figures({"status": "received"})[
+        "demand_resolved"] == 0
+    assert domain.demand_figures({"status": "confirmed"})[
+        "demand_resolved"] == 1
+    assert domain.demand_figures({"status": "reopened"})[
+        "demand_resolved"] == 0
 
 
 def test_metrics_average_counts_per_month():
