@@ -2,6 +2,7 @@
 transactions keyed on the event id, invalid data dead-lettered."""
 
 import datetime as dt
+from unittest import mock
 
 from nameko.testing.services import worker_factory
 
@@ -18,16 +19,14 @@ def service():
 
 def test_each_consumer_runs_one_transaction_keyed_on_the_event_id():
     worker = service()
-    envelope = ev.make_event(ev.PARTY_ACTIVITY_LOGGED, {
-        "activity_id": "p1", "kind": "theme_day", "branch_id": "b1",
-        "unit_id": "u1", "occurred_at": "2026-11-20T10:00:00+08:00",
-        "attendees": ["m1"], "expected": ["m1", "m2"]},
-        source="activity", correlation_id="p1")
-    worker.on_party_activity_logged(envelope)
+    envelope = ev.make_event(ev.KPI_RECORDED, {
+        "subject_type": "unit", "subject_id": "u1", "period": "2026-11",
+        "indicator": "investment_signed", "value": 3.5},
+        source="activity", correlation_id="k1")
+    worker.on_kpi_recorded(envelope)
     (fn,), kwargs = worker.store.transaction.call_args
-    assert kwargs["consumed"] == ("on_party_activity_logged",
-                                  envelope["event_id"])
-    assert kwargs["correlation_id"] == "p1"
+    assert kwargs["consumed"] == ("on_kpi_recorded", envelope["event_id"])
+    assert kwargs["correlation_id"] == "k1"
     assert callable(fn)
     worker.dead_letters.assert_not_called()
 
@@ -64,7 +63,12 @@ def test_party_activity_month_is_local_time():
         "activity_id": "p1", "kind": "theme_day", "branch_id": "b1",
         "unit_id": "u1", "occurred_at": "2026-10-31T17:30:00+00:00",
         "attendees": ["m1"], "expected": ["m1", "m2"]}, source="activity")
-    worker.on_party_activity_logged(envelope)
-    assert worker.store.transaction.call_args.kwargs["consumed"][0] == \
-        "on_party_activity_logged"
-    assert worker._month(envelope["data"]["occurred_at"]) == "2026-11"
+    worker.on_party_activity_logged([envelope])
+    (apply, handler, _), _ = worker.store.transaction_batch.call_args
+    assert handler == "on_party_activity_logged"
+    uow = mock.Mock()
+    with mock.patch("services.assessment.repository.add_party_activity",
+                    return_value=set()) as add, \
+            mock.patch("services.assessment.repository.recompute"):
+        apply(uow, [envelope])
+    assert add.call_args.args[2] == "2026-11"  # 01:30 on 1 Nov, Beijing
