@@ -56,7 +56,9 @@ class City:
     @classmethod
     def generate(cls, seed=2026, scale=1.0):
         rng = random.Random(seed)
-        n_units = max(3, min(len(DEPARTMENTS), round(60 * scale)))
+        # Smaller cities keep more departments than members (a ranking of
+        # three units says little): units grow with the square root.
+        n_units = max(3, min(len(DEPARTMENTS), round(60 * scale ** 0.5)))
         units, divisions, branches, members = [], [], [], []
         used_phones = set()
 

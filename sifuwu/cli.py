@@ -86,7 +86,19 @@ def serve(service):
 
 
 @main.command()
-def demo():
+@click.option("--scale", type=float, default=None,
+              help="City size: 1.0 = ~60 departments, 300 branches, 5,000 "
+                   "members (default: the demo size, see docs).")
+@click.option("--seed", type=int, default=2026, show_default=True,
+              help="Seed of the generated city and year.")
+@click.option("--activities-per-member", type=float, default=None,
+              help="Service activities per member in the year.")
+@click.option("--report", "report_path", type=click.Path(dir_okay=False),
+              default=None, help="Where to write the HTML report "
+              "(default .sifuwu/report/index.html).")
+@click.option("--skeleton", is_flag=True,
+              help="Only the walking skeleton (one activity, one rating).")
+def demo(scale, seed, activities_per_member, report_path, skeleton):
     """Run the main job on the embedded stack (started if not running)."""
     from sifuwu import demo as story
 
@@ -100,12 +112,27 @@ def demo():
     signal.signal(signal.SIGTERM, interrupted)
     try:
         if owned:
+            # a second staff identity decides appeals (not who filed them)
+            stack.extra_env.setdefault("SIFUWU_STAFF_TOKENS",
+                                       story.SUPERVISOR_TOKENS)
             stack.start(progress=console.print)
             urls = {s: stack.url(s) for s in stack.ports.services}
+            management = f"http://127.0.0.1:{stack.ports.amqp_management}"
         else:
             console.print("使用已在运行的栈。")
             urls = state["urls"]
-        story.run(urls, console)
+            management = "http://127.0.0.1:{}".format(
+                state["ports"]["amqp_management"])
+        if skeleton:
+            story.run(urls, console)
+        else:
+            story.run_story(
+                urls, console=console, scale=scale, seed=seed,
+                activities_per_member=activities_per_member,
+                amqp_uri=stack.ingest_amqp_uri(), management=management,
+                stack=stack if owned else None, restore_clock=not owned,
+                report_path=report_path or (stack.base / "report"
+                                            / "index.html"))
     except StackError as exc:
         fail(str(exc))
     except story.StoryError as exc:

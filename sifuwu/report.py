@@ -71,7 +71,7 @@ def three_rates_chart(rows, title="“接诉即办”三率（前 12 个单位�
             ("resolution_rate", "解决率", GOLD),
             ("satisfaction_rate", "满意率", RED))):
         ax.bar([x + (offset - 1) * width for x in xs],
-               [100 * (r.get(key) or 0) for r in rows], width, label=label,
+               [r.get(key) or 0 for r in rows], width, label=label,
                color=color)
     ax.set_xticks(list(xs), [r["name"] for r in rows], rotation=45,
                   ha="right", fontsize=8)
@@ -110,14 +110,15 @@ TEMPLATES = jinja2.Environment(
 
 
 def write_report(data, path):
-    """Render ``data`` (see sifuwu.story) to ``path``; returns the path."""
-    charts = {}
+    """Render ``data`` (see ``report_data``) to ``path``; returns the path."""
+    charts = {name: "data:image/png;base64," + base64.b64encode(png).decode()
+              for name, png in (data.get("service_charts") or {}).items()}
     if data.get("unit_ranking"):
         charts["ranking"] = ranking_chart(data["unit_ranking"])
     if data.get("trend"):
         charts["trend"] = trend_chart(data["trend"]["months"],
                                       data["trend"]["series"],
-                                      "服务活动与满意度月度趋势")
+                                      "服务活动、党建活动与诉求月度趋势")
     if data.get("three_rates"):
         charts["three_rates"] = three_rates_chart(data["three_rates"])
     if data.get("satisfaction"):
@@ -141,3 +142,124 @@ def write_report(data, path):
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(html, encoding="utf-8")
     return path
+
+
+RUNG_NAMES = {"standardised": "标准化党支部", "four_services_advanced": "四服务先进党支部",
+              "demonstration": "示范党支部", "model": "模范党支部", None: "未定级"}
+CHANNEL_NAMES = {"sms": "短信", "wechat": "微信", "email": "邮件", "web": "网站",
+                 "press": "报刊"}
+
+
+def report_data(seen, story):
+    """What the report shows, from what the story saw (sifuwu.story)."""
+    a = seen["assessment"]
+    year = story.year
+    unit_entries = a["boards"]["unit"]["entries"]
+    by_month = {m: 0 for m in year.months}
+    for event in year.activities:
+        by_month[event["data"]["occurred_at"][:7]] += 1
+    party = {m: 0 for m in year.months}
+    for event in year.party:
+        party[event["data"]["occurred_at"][:7]] += 1
+    demands = {row["month"]: row.get("demands", 0) for row in a["monthly"]}
+    ratings = seen["ratings"]
+    rect = seen["rectifications"]
+    notes = seen["notifications"]
+    selection = dict(seen.get("selection") or {})
+    final_ids = [f.get("candidate_id") for f in selection.get("final") or []]
+    by_id = {c["candidate_id"]: c for c in selection.get("candidates", [])}
+    selection["final_rows"] = [
+        dict(by_id.get(f.get("candidate_id"), {}), **f)
+        for f in selection.get("final") or []]
+    selection["final_ids"] = final_ids
+    totals = {
+        "党员": seen["city"]["members"], "党支部": seen["city"]["branches"],
+        "单位": seen["city"]["units"],
+        "报送事件": seen["events"]["total"],
+        "服务活动": seen["events"]["activities"],
+        "党建活动": seen["events"]["party"],
+        "评价": ratings["submitted"] + rect["rerated"],
+        "差评整改": rect["closed"],
+        "通知": sum(notes["by_channel"].values()),
+    }
+    return {
+        "seed": story.seed, "scale": story.scale, "city_name": "滨江",
+        "totals": totals,
+        "unit_ranking": [{"name": e["name"], "score": e["total"],
+                          "grade": e["grade"]} for e in unit_entries],
+        "unit_table": unit_entries[:20],
+        "branch_table": a["boards"]["branch"]["entries"][:10],
+        "member_table": a["boards"]["member"]["entries"][:10],
+        "trend": {"months": [m[5:] + "月" for m in year.months], "series": {
+            "服务活动": [by_month[m] for m in year.months],
+            "党建活动": [party[m] for m in year.months],
+            "诉求": [demands.get(m, 0) for m in year.months]}},
+        "three_rates": a["three_rates"],
+        "satisfaction": {int(k): v for k, v in ratings["distribution"].items()},
+        "ladder": {RUNG_NAMES.get(k, k): v for k, v in sorted(
+            a["ladder"].items(), key=lambda kv: str(kv[0]))},
+        "rectifications": {"差评": rect["opened"], "已回访销号": rect["closed"],
+                           "复评": rect["rerated"],
+                           "复评满意": rect["rerated_satisfied"],
+                           "申诉成立": sum(1 for x in rect["appeals"]
+                                       if x["upheld"]),
+                           "申诉驳回": sum(1 for x in rect["appeals"]
+                                       if x["upheld"] is False)},
+        "notifications": {CHANNEL_NAMES.get(k, k): v
+                          for k, v in sorted(notes["delivered"].items())},
+        "notification_rows": notes["stats"],
+        "demands": seen["demands"],
+        "selection": selection,
+        "service_charts": a.get("charts") or {},
+        "timings": seen["timings"], "elapsed": seen.get("elapsed"),
+    }
+
+
+def print_summary(seen, console):
+    """A readable Chinese summary of the story."""
+    from rich.table import Table
+    city, events = seen["city"], seen["events"]
+    ratings, rect = seen["ratings"], seen["rectifications"]
+    a, sel = seen["assessment"], seen.get("selection") or {}
+    table = Table(title="机关党建+四服务 · 全流程演示小结", show_lines=True)
+    table.add_column("环节", style="bold")
+    table.add_column("结果")
+    table.add_row("虚构城市", f"{city['units']} 个市直单位、{city['branches']} 个党支部、"
+                  f"{city['members']} 名党员；企业 {city['enterprises']}、项目 "
+                  f"{city['projects']}、社区 {city['communities']}")
+    table.add_row("数据接入", f"HTTP 批量 {seen['ingest']['http'].get('accepted', 0)} 条、"
+                  f"AMQP（12345 热线）{seen['ingest']['amqp']} 条；服务活动 "
+                  f"{events['activities']}、党建活动 {events['party']}、业务指标 "
+                  f"{events['kpis']}")
+    d = seen["demands"]
+    table.add_row("诉求办理", f"按时办结 {d.get('on_time', 0)}、超时办结 {d.get('late', 0)}、"
+                  f"干部当场办理 {d.get('staff_handled', 0)}、逾期督办 "
+                  f"{d.get('overdue', 0)}")
+    dist = ratings["distribution"]
+    table.add_row("服务评价", f"邀请短信 {seen['invitations']} 条，评价 "
+                  f"{ratings['submitted']} 条：" + "、".join(
+                      f"{LEVEL_NAMES[k]} {dist.get(k, dist.get(str(k), 0))}"
+                      for k in (5, 4, 3, 2, 1)))
+    table.add_row("差评整改", f"差评 {rect['opened']} 条 → 整改单 {rect['opened']} 件，"
+                  f"回访销号 {rect['closed']}，复评 {rect['rerated']}（满意 "
+                  f"{rect['rerated_satisfied']}）；申诉 {len(rect['appeals'])} 件（成立 "
+                  f"{sum(1 for x in rect['appeals'] if x['upheld'])}）")
+    top = a["boards"]["unit"]["entries"][:3]
+    table.add_row("综合考评", "单位前三：" + "、".join(
+        f"{e['name']}（{e['total']:.1f}，{e['grade']}）" for e in top)
+        + f"；支部阶梯：" + "、".join(
+            f"{RUNG_NAMES.get(k, k)} {v}" for k, v in a["ladder"].items()))
+    if sel:
+        final = sel.get("final") or []
+        table.add_row("开门评选", f"{len(sel['candidates'])} 名候选（差额，名额 "
+                      f"{sel['quota_total']}），评选组 {len(sel['panel'])} 人，抽取复核"
+                      f"{'通过' if sel['verify_ok'] else '未通过'}；异议 1 件已答复；"
+                      f"最终名单 {len(final)} 个"
+                      + (f"（公示期按模拟时间推进 {sel['simulated_days']} 天）"
+                         if sel.get("simulated_days") else "")
+                      + f"；审计链头 {str(sel.get('chain_head'))[:16]}…")
+    notes = seen["notifications"]
+    table.add_row("通知", "、".join(
+        f"{CHANNEL_NAMES.get(k, k)} {notes['delivered'].get(k, 0)}/{v}"
+        for k, v in sorted(notes["by_channel"].items())) + "（送达/总数）")
+    console.print(table)
