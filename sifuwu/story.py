@@ -442,6 +442,8 @@ class Story:
 
     def run(self):
         started = time.monotonic()
+        # only this story's messages count (a stack may have served others)
+        self.messages_since = dt.datetime.now(dt.timezone.utc).isoformat()
         with self.phase("生成虚构城市与全年数据"):
             city = City.generate(self.seed, self.scale)
             year = generate(city, today=self.today, seed=self.seed,
@@ -590,7 +592,8 @@ class Story:
         if year.overdue:
             messages = self.poll(
                 lambda: self.staff("GET", "notify", "/api/v1/messages", params={
-                    "event": "demand.overdue", "limit": 500})["items"],
+                    "event": "demand.overdue", "limit": 500,
+                    "since": self.messages_since})["items"],
                 lambda items: any(m.get("status") == "delivered"
                                   for m in items),
                 timeout=120, interval=2, what="逾期督办通知")
@@ -606,7 +609,8 @@ class Story:
         """Rating links in invitation SMS bodies not yet in ``known``."""
         found, until = [], None
         while True:
-            params = {"event": "invitation.issued", "limit": 500}
+            params = {"event": "invitation.issued", "limit": 500,
+                      "since": self.messages_since}
             if until:
                 params["until"] = until
             items = self.staff("GET", "notify", "/api/v1/messages",
