@@ -113,7 +113,6 @@ def generate(city, *, today, activities_per_member=1.5, seed=2026,
     rng = random.Random(seed * 7 + 1)
     start = dt.date(YEAR, 1, 5)
     end = today - dt.timedelta(days=1)
-    span = (end - start).days
     months = [f"{YEAR}-{m:02d}" for m in range(1, end.month + 1)]
     first = at(dt.date(YEAR, 1, 2), 9)
 
