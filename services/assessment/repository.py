@@ -335,21 +335,31 @@ def add_rating_mark(uow, envelope, kind, month):
     return card_keys(rating)
 
 
+def _newest_wins(uow, key, envelope):
+    """For a contribution that holds a subject's latest state: the stored
+    one, every event id behind it (this one added), and whether this event
+    is older than the stored state. An older event only adds its id."""
+    current = uow.col(CONTRIBUTIONS).find_one({"_id": key},
+                                              session=uow.session)
+    event_ids = sorted(set((current or {}).get("event_ids", []))
+                       | {envelope["event_id"]})
+    stale = current is not None and current["as_of"] > envelope["occurred_at"]
+    if stale:
+        uow.col(CONTRIBUTIONS).update_one(
+            {"_id": key}, {"$set": {"event_ids": event_ids}},
+            session=uow.session)
+    return current, event_ids, stale
+
+
 def apply_demand(uow, envelope, month):
     """A demand counts once, in the month it was raised, at its latest known
     state (newest event wins, whatever order events arrive in)."""
     data = envelope["data"]
     key = f"demand:{data['demand_id']}"
-    current = uow.col(CONTRIBUTIONS).find_one({"_id": key},
-                                              session=uow.session)
-    occurred = envelope["occurred_at"]
-    event_ids = sorted(set((current or {}).get("event_ids", []))
-                       | {envelope["event_id"]})
-    if current is not None and current["as_of"] > occurred:
-        uow.col(CONTRIBUTIONS).update_one(
-            {"_id": key}, {"$set": {"event_ids": event_ids}},
-            session=uow.session)
+    current, event_ids, stale = _newest_wins(uow, key, envelope)
+    if stale:
         return set()
+    occurred = envelope["occurred_at"]
     member_id = data.get("member_id")
     branch_id, unit_id = _attribution(uow, member_id, None,
                                       data.get("owner_unit_id"))
@@ -373,16 +383,10 @@ def apply_kpi(uow, envelope):
     data = envelope["data"]
     subject_type, subject_id = data["subject_type"], data["subject_id"]
     key = f"kpi:{subject_type}:{subject_id}:{data['period']}:{data['indicator']}"
-    current = uow.col(CONTRIBUTIONS).find_one({"_id": key},
-                                              session=uow.session)
-    occurred = envelope["occurred_at"]
-    event_ids = sorted(set((current or {}).get("event_ids", []))
-                       | {envelope["event_id"]})
-    if current is not None and current["as_of"] > occurred:
-        uow.col(CONTRIBUTIONS).update_one(
-            {"_id": key}, {"$set": {"event_ids": event_ids}},
-            session=uow.session)
+    current, event_ids, stale = _newest_wins(uow, key, envelope)
+    if stale:
         return set()
+    occurred = envelope["occurred_at"]
     if subject_type == "member":
         members = [subject_id]
         branch_id, unit_id = _attribution(uow, subject_id)
