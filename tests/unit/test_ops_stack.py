@@ -22,6 +22,8 @@ FAKES = Path(__file__).resolve().parent.parent / "fakes"
 PREFLIGHT = [["compose", "version"],
              ["info", "--format", "{{json .ServerVersion}}"]]
 BASE = ["compose", "--file", str(COMPOSE_FILE)]
+# compose names the project after the checkout's folder (CI clones anywhere)
+PROJECT = COMPOSE_FILE.resolve().parent.name.lower()
 
 
 @pytest.fixture
@@ -66,7 +68,7 @@ def test_ps_lists_the_scaled_containers(fake_docker):
     assert fake_docker()[-1] == BASE + ["ps", "--all", "--format", "json"]
     notify = [c["Name"] for c in json.loads(result.output)
               if c["Service"] == "notify"]
-    assert notify == ["main-notify-1", "main-notify-2"]
+    assert notify == [f"{PROJECT}-notify-1", f"{PROJECT}-notify-2"]
 
 
 def test_down_then_ps_is_empty(fake_docker):
@@ -74,7 +76,7 @@ def test_down_then_ps_is_empty(fake_docker):
     result = run_cli("stack", "down", "--volumes")
     assert result.exit_code == 0, result.output
     assert fake_docker()[-1] == BASE + ["down", "--volumes"]
-    assert "main-activity-1  Removed" in result.output
+    assert f"{PROJECT}-activity-1  Removed" in result.output
     assert "没有容器" in run_cli("stack", "ps").output
 
 
@@ -83,7 +85,7 @@ def test_logs_per_service_follow(fake_docker):
     assert result.exit_code == 0, result.output
     assert fake_docker()[-1] == BASE + ["logs", "--no-color", "--tail", "50",
                                         "--follow", "notify"]
-    assert "main-notify-1  | notify started" in result.output
+    assert f"{PROJECT}-notify-1  | notify started" in result.output
 
 
 def test_config_prints_the_resolved_file_without_an_engine(
