@@ -55,7 +55,9 @@ def ensure_indexes(db, indexes):
 
 class UnitOfWork:
     """One transaction: state changes via ``db``/``session``, events via
-    ``emit``. Nothing is published until the transaction commits."""
+    ``emit``. Emitted events are written to the outbox in one statement when
+    the work is done (``flush``), inside the same transaction; nothing is
+    published until the transaction commits."""
 
     def __init__(self, db, session, service_name, correlation_id=None):
         self.db = db
@@ -69,14 +71,18 @@ class UnitOfWork:
             event_type, data, source=self.service_name,
             correlation_id=correlation_id or self.correlation_id,
             event_id=event_id)
-        self.db[OUTBOX].insert_one({
-            "_id": envelope["event_id"],
-            "envelope": envelope,
-            "sent": False,
-            "created_at": ev.utcnow(),
-        }, session=self.session)
         self.emitted.append(envelope)
         return envelope
+
+    def flush(self):
+        """Write the emitted events to the outbox (one statement)."""
+        if self.emitted:
+            now = ev.utcnow()
+            self.db[OUTBOX].insert_many(
+                [{"_id": envelope["event_id"], "envelope": envelope,
+                  "sent": False, "created_at": now, "seq": seq}
+                 for seq, envelope in enumerate(self.emitted)],
+                ordered=True, session=self.session)
 
     def col(self, name):
         return self.db[name]
@@ -114,6 +120,7 @@ class StoreAccess:
                 except DuplicateKeyError:
                     raise Duplicate(event_id)
             result = fn(uow)
+            uow.flush()
             return result, uow.emitted
 
         with provider.client.start_session() as session:
@@ -249,7 +256,8 @@ class Store(DependencyProvider):
     def relay_once(self):
         """Publish one batch of pending outbox entries; returns its size."""
         pending = list(self.db[OUTBOX].find(
-            {"sent": False}, sort=[("created_at", ASCENDING)],
+            {"sent": False},
+            sort=[("created_at", ASCENDING), ("seq", ASCENDING)],
             limit=RELAY_BATCH))
         if not pending:
             return 0
