@@ -4,13 +4,16 @@ work that writes a state change, the consumed event id and the events to
 publish (outbox) in one transaction.
 """
 
+import datetime as dt
 import logging
+import socket
+import time
+import uuid
 
 import eventlet
 from eventlet.event import Event
 from eventlet.queue import Empty, LightQueue
-from kombu import Connection
-from kombu.pools import producers
+from kombu import Connection, Producer
 from nameko.extensions import DependencyProvider
 from pymongo import ASCENDING, IndexModel, MongoClient
 from pymongo.errors import DuplicateKeyError
@@ -35,7 +38,14 @@ BASE_INDEXES = {
     ],
 }
 
-RELAY_BATCH = 500
+# Events per outbox document, outbox documents per sweep.
+OUTBOX_CHUNK = 1000
+RELAY_BATCH = 50
+# A committed outbox document is handed to the relay in memory; the sweep
+# takes from the store what is still unsent after this many seconds (after
+# a crash, a broker outage or a failed publish).
+SWEEP_GRACE = 2.0
+CONFIRM_TIMEOUT = 30.0
 
 
 class Duplicate(Exception):
@@ -55,9 +65,10 @@ def ensure_indexes(db, indexes):
 
 class UnitOfWork:
     """One transaction: state changes via ``db``/``session``, events via
-    ``emit``. Emitted events are written to the outbox in one statement when
-    the work is done (``flush``), inside the same transaction; nothing is
-    published until the transaction commits."""
+    ``emit``. Emitted events are written to the outbox when the work is done
+    (``flush``), inside the same transaction, as one outbox document per
+    ``OUTBOX_CHUNK`` events; nothing is published until the transaction
+    commits."""
 
     def __init__(self, db, session, service_name, correlation_id=None):
         self.db = db
@@ -65,6 +76,7 @@ class UnitOfWork:
         self.service_name = service_name
         self.correlation_id = correlation_id
         self.emitted = []
+        self.outbox_docs = []
 
     def emit(self, event_type, data, *, correlation_id=None, event_id=None):
         envelope = ev.make_event(
@@ -76,16 +88,35 @@ class UnitOfWork:
 
     def flush(self):
         """Write the emitted events to the outbox (one statement)."""
-        if self.emitted:
-            now = ev.utcnow()
-            self.db[OUTBOX].insert_many(
-                [{"_id": envelope["event_id"], "envelope": envelope,
-                  "sent": False, "created_at": now, "seq": seq}
-                 for seq, envelope in enumerate(self.emitted)],
-                ordered=True, session=self.session)
+        self.outbox_docs = outbox_documents(self.emitted, ev.utcnow())
+        if self.outbox_docs:
+            self.db[OUTBOX].insert_many(self.outbox_docs, ordered=True,
+                                        session=self.session)
 
     def col(self, name):
         return self.db[name]
+
+
+def outbox_documents(envelopes, now):
+    """Outbox documents of one transaction: its events in order, in chunks
+    (one document is one insert, one sweep read and one "sent" update for
+    the whole chunk, whatever the number of events)."""
+    return [{"_id": uuid.uuid4().hex,
+             "envelopes": envelopes[start:start + OUTBOX_CHUNK],
+             "types": sorted({e["type"] for e in
+                              envelopes[start:start + OUTBOX_CHUNK]}),
+             "count": len(envelopes[start:start + OUTBOX_CHUNK]),
+             "sent": False, "created_at": now,
+             "seq": start // OUTBOX_CHUNK}
+            for start in range(0, len(envelopes), OUTBOX_CHUNK)]
+
+
+def outbox_envelopes(doc):
+    """The events of an outbox document (also of the older one-event
+    shape ``{"envelope": ...}``)."""
+    if "envelopes" in doc:
+        return doc["envelopes"]
+    return [doc["envelope"]] if doc.get("envelope") else []
 
 
 class StoreAccess:
@@ -121,12 +152,12 @@ class StoreAccess:
                     raise Duplicate(event_id)
             result = fn(uow)
             uow.flush()
-            return result, uow.emitted
+            return result, uow.outbox_docs
 
         with provider.client.start_session() as session:
-            result, emitted = session.with_transaction(callback)
-        if emitted:
-            provider.nudge()
+            result, outbox_docs = session.with_transaction(callback)
+        if outbox_docs:
+            provider.hand_over(outbox_docs)
         return result
 
     def transaction_batch(self, fn, handler, envelopes):
@@ -231,60 +262,159 @@ class Store(DependencyProvider):
 
     # -- the outbox relay --------------------------------------------------
 
+    def hand_over(self, docs):
+        """Committed outbox documents, to be published by the relay."""
+        self._wake.put(docs)
+
     def nudge(self):
         self._wake.put(None)
 
     def _relay_loop(self):
-        while self._running:
-            try:
-                self._wake.get(timeout=self.settings.relay_interval)
-            except Empty:
-                pass
-            while True:  # drain extra nudges
+        publisher = ConfirmingPublisher(self.settings.amqp_uri)
+        last_sweep = 0.0
+        try:
+            while self._running:
+                docs = []
                 try:
-                    self._wake.get_nowait()
+                    item = self._wake.get(timeout=self.settings.relay_interval)
+                    docs.extend(item or [])
                 except Empty:
-                    break
-            try:
-                while self.relay_once() == RELAY_BATCH:
                     pass
-            except Exception as exc:  # noqa: BLE001 - keep relaying
-                log.warning("outbox relay failed (%s: %s); will retry",
-                            type(exc).__name__, exc)
-                eventlet.sleep(1)
+                while True:  # everything handed over meanwhile
+                    try:
+                        docs.extend(self._wake.get_nowait() or [])
+                    except Empty:
+                        break
+                try:
+                    if docs:
+                        self.publish_docs(docs, publisher)
+                    if time.monotonic() - last_sweep >= \
+                            self.settings.relay_interval:
+                        last_sweep = time.monotonic()
+                        while self.relay_once(publisher) == RELAY_BATCH:
+                            pass
+                except Exception as exc:  # noqa: BLE001 - keep relaying
+                    # Unsent documents stay in the store; the sweep
+                    # publishes them once the broker is back.
+                    publisher.close()
+                    log.warning("outbox relay failed (%s: %s); will retry",
+                                type(exc).__name__, exc)
+                    eventlet.sleep(1)
+        finally:
+            publisher.close()
 
-    def relay_once(self):
-        """Publish one batch of pending outbox entries; returns its size."""
+    def relay_once(self, publisher=None):
+        """Publish one batch of outbox documents still unsent after
+        ``SWEEP_GRACE`` seconds; returns the number of documents."""
+        cutoff = ev.utcnow() - dt.timedelta(seconds=SWEEP_GRACE)
         pending = list(self.db[OUTBOX].find(
-            {"sent": False},
+            {"sent": False, "created_at": {"$lt": cutoff}},
             sort=[("created_at", ASCENDING), ("seq", ASCENDING)],
             limit=RELAY_BATCH))
-        if not pending:
-            return 0
-        exchange = wiring.event_exchange(self.service_name)
-        conn = Connection(self.settings.amqp_uri,
-                          transport_options={"confirm_publish": True})
-        published = []
-        try:
-            with producers[conn].acquire(block=True) as producer:
-                for entry in pending:
-                    envelope = entry["envelope"]
-                    producer.publish(
-                        envelope, exchange=exchange,
-                        routing_key=envelope["type"], serializer="json",
-                        delivery_mode=2, declare=[exchange], retry=True,
-                        retry_policy={"max_retries": 3},
-                        headers={"correlation_id":
-                                 envelope.get("correlation_id") or ""})
-                    published.append(entry["_id"])
-                    metrics.EVENTS_PUBLISHED.labels(
-                        self.service_name, envelope["type"]).inc()
-        finally:
-            if published:
-                self.db[OUTBOX].update_many(
-                    {"_id": {"$in": published}},
-                    {"$set": {"sent": True, "sent_at": ev.utcnow()}})
+        if pending:
+            own = publisher is None
+            publisher = publisher or ConfirmingPublisher(
+                self.settings.amqp_uri)
+            try:
+                self.publish_docs(pending, publisher)
+            finally:
+                if own:
+                    publisher.close()
         return len(pending)
+
+    def publish_docs(self, docs, publisher):
+        """Publish the events of ``docs`` in order, wait for the broker's
+        confirms, then mark the documents sent (one statement)."""
+        exchange = wiring.event_exchange(self.service_name)
+        envelopes = [e for doc in docs for e in outbox_envelopes(doc)]
+        publisher.publish(exchange, envelopes)
+        for envelope in envelopes:
+            metrics.EVENTS_PUBLISHED.labels(self.service_name,
+                                            envelope["type"]).inc()
+        self.db[OUTBOX].update_many(
+            {"_id": {"$in": [doc["_id"] for doc in docs]}},
+            {"$set": {"sent": True, "sent_at": ev.utcnow()}})
+
+
+class ConfirmingPublisher:
+    """Publishes many persistent messages on one confirm-mode channel and
+    waits once for the broker's confirms (instead of a round trip per
+    message). Any failure closes the connection; the caller retries."""
+
+    def __init__(self, amqp_uri):
+        self.amqp_uri = amqp_uri
+        self._conn = None
+        self._channel = None
+        self._declared = set()
+        self._next_tag = 1
+        self._unconfirmed = set()
+        self._nacked = 0
+
+    def _open(self):
+        if self._conn is None:
+            conn = Connection(self.amqp_uri, connect_timeout=5)
+            conn.connect()
+            channel = conn.channel()
+            channel.events["basic_ack"].add(self._on_ack)
+            channel.events["basic_nack"].add(self._on_nack)
+            channel.confirm_select()
+            self._conn, self._channel = conn, channel
+            self._declared = set()
+            self._next_tag = 1
+            self._unconfirmed = set()
+            self._nacked = 0
+        return self._conn, self._channel
+
+    def _settle(self, delivery_tag, multiple):
+        if multiple:
+            self._unconfirmed = {t for t in self._unconfirmed
+                                 if t > delivery_tag}
+        else:
+            self._unconfirmed.discard(delivery_tag)
+
+    def _on_ack(self, delivery_tag, multiple):
+        self._settle(delivery_tag, multiple)
+
+    def _on_nack(self, delivery_tag, multiple):
+        self._nacked += 1
+        self._settle(delivery_tag, multiple)
+
+    def publish(self, exchange, envelopes, timeout=CONFIRM_TIMEOUT):
+        if not envelopes:
+            return
+        conn, channel = self._open()
+        if exchange.name not in self._declared:
+            exchange(channel).declare()
+            self._declared.add(exchange.name)
+        producer = Producer(channel)
+        for envelope in envelopes:
+            self._unconfirmed.add(self._next_tag)
+            self._next_tag += 1
+            producer.publish(
+                envelope, exchange=exchange, routing_key=envelope["type"],
+                serializer="json", delivery_mode=2,
+                headers={"correlation_id":
+                         envelope.get("correlation_id") or ""})
+        deadline = time.monotonic() + timeout
+        while self._unconfirmed:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError("broker did not confirm the publishes")
+            try:
+                conn.drain_events(timeout=remaining)
+            except socket.timeout:
+                continue
+        if self._nacked:
+            self._nacked = 0
+            raise ConnectionError("broker refused (nack) a publish")
+
+    def close(self):
+        conn, self._conn, self._channel = self._conn, None, None
+        if conn is not None:
+            try:
+                conn.release()
+            except Exception:  # noqa: BLE001 - already broken
+                pass
 
 
 def is_transient(exc):

@@ -17,6 +17,8 @@ from services.activity.schemas import OUTGOING_SCHEMAS
 from services.activity.service import ActivityService
 from sifuwu import events as ev
 from sifuwu.stack import free_port
+from tests import helpers
+from tests.helpers import outbox_events
 
 SYSTEM = "hotline12345"
 TOKEN = "hotline-token"
@@ -63,9 +65,7 @@ def db(mongo, module_config):
 
 
 def emitted(db, event_type, demand_id):
-    return [e["envelope"] for e in db["outbox"].find(
-        {"envelope.type": event_type, "envelope.data.demand_id": demand_id},
-        sort=[("created_at", 1)])]
+    return helpers.emitted(db, event_type, demand_id=demand_id)
 
 
 def raise_demand(url, raised_at=None, category="masses"):
@@ -201,14 +201,11 @@ def test_overdue_escalation_across_the_national_day_holiday(start, db):
     kinds = [(e["data"]["deadline_kind"], e["data"]["level"])
              for e in emitted(db, ev.DEMAND_OVERDUE, demand_id)]
     assert kinds[3:] == [("resolve", 1), ("resolve", 2), ("resolve", 3)]
-    for entry in db.outbox.find():  # every event keeps its contract
-        envelope = entry["envelope"]
+    for envelope in outbox_events(db):  # every event keeps its contract
         OUTGOING_SCHEMAS[envelope["type"]]().load(envelope["data"])
     # the outbox relay published them (publisher confirms, then marked sent)
     deadline = time.monotonic() + 10
-    while db.outbox.count_documents({"envelope.type": ev.DEMAND_OVERDUE,
-                                     "sent": False}) and \
+    while outbox_events(db, ev.DEMAND_OVERDUE, sent=False) and \
             time.monotonic() < deadline:
         time.sleep(0.1)
-    assert db.outbox.count_documents({"envelope.type": ev.DEMAND_OVERDUE,
-                                      "sent": False}) == 0
+    assert outbox_events(db, ev.DEMAND_OVERDUE, sent=False) == []

@@ -18,6 +18,7 @@ from sifuwu import events as ev
 from sifuwu import wiring
 from sifuwu.stack import free_port
 from tests.helpers import wait_for
+from tests import helpers
 
 SYSTEM = "hotline12345"
 OTHER = "partymembers"
@@ -98,10 +99,7 @@ def rejected(module_config):
 
 
 
-def emitted(db, event_type, **match):
-    return [e["envelope"] for e in db["outbox"].find(
-        {"envelope.type": event_type, **{f"envelope.data.{k}": v
-                                        for k, v in match.items()}})]
+emitted = helpers.emitted
 
 
 def queue_depth(module_config, name):
@@ -212,10 +210,9 @@ def test_redelivered_and_repeated_messages_have_one_effect(send, db,
     send(later)
     wait_for(lambda: db.ingest_receipts.find_one(
         {"event_id": later["event_id"]}), what="the later message")
-    wait_for(lambda: db.outbox.count_documents(
-        {"envelope.type": ev.DEMAND_RAISED,
-         "envelope.data.demand_id": envelope["data"]["demand_id"]}),
-        what="the demand")
+    wait_for(lambda: emitted(db, ev.DEMAND_RAISED,
+                             demand_id=envelope["data"]["demand_id"]),
+             what="the demand")
     time.sleep(0.3)  # let any straggling duplicate finish
     assert len(emitted(db, ev.DEMAND_RAISED,
                        demand_id=envelope["data"]["demand_id"])) == 1

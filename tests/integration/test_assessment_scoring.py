@@ -19,6 +19,7 @@ from openpyxl import load_workbook
 from services.assessment.service import AssessmentService
 from sifuwu import events as ev
 from sifuwu import wiring
+from tests import helpers
 
 STAFF = {"Authorization": "Bearer staff-token"}
 TZ = dt.timezone(dt.timedelta(hours=8))
@@ -193,8 +194,7 @@ def get(web_url, path, **kwargs):
 
 
 def outbox(db, event_type):
-    return [e["envelope"] for e in db["outbox"].find(
-        {"envelope.type": event_type})]
+    return helpers.emitted(db, event_type)
 
 
 SCHEME_V2 = {

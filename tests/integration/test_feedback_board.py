@@ -16,6 +16,7 @@ from sifuwu import events as ev
 from sifuwu import wiring
 from sifuwu.stack import free_port
 from tests.helpers import wait_for
+from tests import helpers
 
 STAFF = {"Authorization": "Bearer staff-token"}
 
@@ -37,9 +38,7 @@ def db_of(mongo, config):
 
 
 def outbox(db, event_type, **match):
-    return [e["envelope"] for e in db["outbox"].find(
-        {"envelope.type": event_type})
-        if all(e["envelope"]["data"].get(k) == v for k, v in match.items())]
+    return helpers.emitted(db, event_type, **match)
 
 
 OBJECTOR_PHONE = "13788889999"

@@ -20,6 +20,7 @@ from sifuwu import events as ev
 from sifuwu import wiring
 from sifuwu.stack import free_port
 from tests.helpers import wait_for
+from tests import helpers
 
 STAFF = {"Authorization": "Bearer staff-token"}
 UNIT = {"Authorization": "Bearer unit-token"}
@@ -47,12 +48,7 @@ def db_of(mongo, config):
 
 
 def outbox(db, event_type, **match):
-    found = []
-    for entry in db["outbox"].find({"envelope.type": event_type}):
-        data = entry["envelope"]["data"]
-        if all(data.get(k) == v for k, v in match.items()):
-            found.append(entry["envelope"])
-    return found
+    return helpers.emitted(db, event_type, **match)
 
 
 def activity_data(**overrides):
