@@ -5,25 +5,32 @@ consumes the public ingest exchange ``sifuwu.ingest``.
   against the connection's user (one broker user per source system); it is
   mapped to a source system (``SIFUWU_INGEST_AMQP_USERS`` = ``user=system``,
   and every system with an ingest token maps to itself).
-* A valid message is handed to the decorated service method in a worker and
-  acknowledged only after the worker's transaction committed.
+* Valid messages are collected, up to ``MAX_BATCH`` or for ``MAX_WAIT``
+  seconds, and handed as one batch to the decorated service method in one
+  worker; each is acknowledged only after the batch's transaction committed.
 * An invalid message is never dropped: it is published, body and headers
   intact plus ``x-rejection-reason``, to the durable queue
   ``sifuwu.ingest.rejected``, and acknowledged only once the broker confirmed
   that publish.
-* A transient failure (store or broker down) puts the message back.
+* A message the service refuses (validation or a domain rule) is rejected
+  the same way, alone; the rest of its batch is stored.
+* A transient failure (store or broker down) puts the batch back; any other
+  failure of the worker replays the batch one message at a time, so only
+  the message that fails is rejected.
 
 Acks happen on the consuming greenthread only (kombu channels are not shared
-between greenthreads); workers report back through a queue.
+between greenthreads); it waits for the batch's worker, draining the
+connection meanwhile (heartbeats).
 """
 
 import json
 import logging
 import os
 import socket
+import time
 
 import eventlet
-from eventlet.queue import Empty, LightQueue
+from eventlet.event import Event
 from kombu import Connection, Consumer, Exchange, Queue
 from kombu.pools import producers
 from marshmallow import ValidationError
@@ -40,6 +47,11 @@ log = logging.getLogger(__name__)
 
 AMQP_USERS_KEY = "SIFUWU_INGEST_AMQP_USERS"
 RETRY_PAUSE = 1.0
+# A batch is applied when it has MAX_BATCH messages or its oldest message
+# has waited MAX_WAIT seconds.
+MAX_BATCH = 200
+MAX_WAIT = 0.05
+POLL = 0.1
 # Domain errors that mean "try again", not "this message is wrong".
 RETRYABLE = ("concurrent_update",)
 
@@ -109,14 +121,18 @@ def decode(message, users):
 
 
 class IngestConsumer(Entrypoint):
-    """``@ingest_consumer`` on a method ``fn(self, payload, system)``."""
+    """``@ingest_consumer`` on a method ``fn(self, messages)`` that gets a
+    batch [(payload, system)] and returns one outcome per message: None
+    once stored (or a duplicate), else the error that refuses it."""
+
+    def __init__(self, max_batch=MAX_BATCH, max_wait=MAX_WAIT, **kwargs):
+        self.max_batch = max_batch
+        self.max_wait = max_wait
+        super().__init__(**kwargs)
 
     def setup(self):
         self.settings = Settings.from_config(self.container.config)
         self.users = broker_users(self.container.config)
-        self.prefetch = max(1, int(self.container.config.get(
-            "max_workers", 10)) // 2)
-        self._done = LightQueue()
         self._running = False
         self._gt = None
 
@@ -153,65 +169,97 @@ class IngestConsumer(Entrypoint):
     def _consume(self, conn):
         declare_ingest_topology(conn)
         channel = conn.channel()
-        channel.basic_qos(0, self.prefetch, False)
-        in_flight = {}
+        channel.basic_qos(0, self.max_batch * 2, False)
+        buffer = []  # [(message, payload, system)], in arrival order
         consumer = Consumer(channel, queues=[ingest_queue()],
-                            on_message=lambda m: self._on_message(m, in_flight),
+                            on_message=lambda m: self._on_message(m, buffer),
                             no_ack=False)
         with consumer:
+            due = None  # when the oldest buffered message must be applied
             while self._running:
-                try:
-                    conn.drain_events(timeout=0.1)
-                except socket.timeout:
-                    conn.heartbeat_check()
-                self._settle(in_flight)
-            # Stop consuming, then settle what is still running.
+                if buffer and due is None:
+                    due = time.monotonic() + self.max_wait
+                if buffer and (len(buffer) >= self.max_batch
+                               or time.monotonic() >= due):
+                    batch = buffer[:self.max_batch]
+                    del buffer[:self.max_batch]
+                    due = None
+                    self._apply(conn, batch, buffer)
+                    continue
+                wait = POLL if due is None else max(
+                    0.0, min(POLL, due - time.monotonic()))
+                self._drain(conn, wait)
+            # Stop consuming, then apply what was already delivered.
             consumer.cancel()
-            while in_flight:
-                try:
-                    conn.drain_events(timeout=0.1)
-                except socket.timeout:
-                    pass
-                self._settle(in_flight)
+            while buffer:
+                batch = buffer[:self.max_batch]
+                del buffer[:self.max_batch]
+                self._apply(conn, batch, buffer)
 
-    def _on_message(self, message, in_flight):
+    @staticmethod
+    def _drain(conn, timeout):
+        try:
+            conn.drain_events(timeout=timeout)
+        except socket.timeout:
+            conn.heartbeat_check()
+
+    def _on_message(self, message, buffer):
         try:
             payload, system = decode(message, self.users)
         except Rejected as exc:
             self._reject(message, exc.reason)
             return
-        token = object()
-        in_flight[token] = message
+        buffer.append((message, payload, system))
+
+    def _apply(self, conn, batch, buffer):
+        """Run one worker for ``batch`` and settle its messages. Meanwhile
+        the connection is drained (heartbeats; new messages go to
+        ``buffer``)."""
+        done = Event()
 
         def handle_result(worker_ctx, result, exc_info):
-            self._done.put((token, exc_info))
+            done.send((result, exc_info))
             return result, exc_info
 
-        self.container.spawn_worker(self, (payload, system), {},
-                                    handle_result=handle_result)
-
-    def _settle(self, in_flight):
-        while True:
-            try:
-                token, exc_info = self._done.get_nowait()
-            except Empty:
-                return
-            message = in_flight.pop(token, None)
-            if message is None:
-                # From a connection that has since dropped: the broker
-                # redelivers it and the receipt makes that a duplicate.
-                continue
-            if exc_info is None:
-                message.ack()
-                continue
+        self.container.spawn_worker(
+            self, ([(payload, system) for _, payload, system in batch],),
+            {}, handle_result=handle_result)
+        while not done.ready():
+            self._drain(conn, POLL)
+        outcomes, exc_info = done.wait()
+        if exc_info is not None:
             exc = exc_info[1]
-            if is_transient(exc) or getattr(exc, "code", None) in RETRYABLE:
-                log.warning("ingest: transient failure (%s); re-queueing",
-                            type(exc).__name__)
+            if self._retry(exc):
+                log.warning("ingest: transient failure (%s); re-queueing %d "
+                            "messages", type(exc).__name__, len(batch))
                 eventlet.sleep(RETRY_PAUSE)
+                for message, _, _ in batch:
+                    message.requeue()
+            elif len(batch) > 1:
+                log.warning("ingest: a batch of %d failed (%s); applying it "
+                            "one by one", len(batch), type(exc).__name__)
+                for item in batch:
+                    self._apply(conn, [item], buffer)
+            else:
+                self._reject(batch[0][0], describe(exc))
+            return
+        paused = False
+        for (message, _, _), error in zip(batch, outcomes):
+            if error is None:
+                message.ack()
+            elif self._retry(error):
+                if not paused:
+                    log.warning("ingest: transient failure (%s); "
+                                "re-queueing", type(error).__name__)
+                    eventlet.sleep(RETRY_PAUSE)
+                    paused = True
                 message.requeue()
             else:
-                self._reject(message, describe(exc))
+                self._reject(message, describe(error))
+
+    @staticmethod
+    def _retry(exc):
+        return is_transient(exc) or getattr(exc, "code", None) in RETRYABLE
 
     def _reject(self, message, reason):
         """Publish the message, intact, to the rejected queue with the

@@ -6,7 +6,7 @@ import dataclasses
 import json
 from typing import Any
 
-from pymongo import ASCENDING, DESCENDING, IndexModel
+from pymongo import ASCENDING, DESCENDING, IndexModel, UpdateOne
 from pymongo.errors import DuplicateKeyError
 
 from sifuwu import events as ev
@@ -125,23 +125,30 @@ def get_activity(db, activity_id):
 # -- the ingest contract -----------------------------------------------------------
 
 
+def receipt_id(envelope):
+    return f"{envelope['source']}:{envelope['event_id']}"
+
+
+def _receipt(envelope, via, now):
+    return {"_id": receipt_id(envelope), "source": envelope["source"],
+            "event_id": envelope["event_id"], "type": envelope["type"],
+            "via": via, "received_at": now,
+            "occurred_at": envelope["occurred_at"]}
+
+
 def ingest(uow, envelope, *, via, now, rules):
     """Apply one validated ingest envelope, recording its receipt first.
 
     The receipt's unique key (source, event_id) makes a second delivery a
     ``Duplicate`` with no second effect, also when two deliveries race: the
     losing transaction aborts on the key and nothing it did is kept."""
-    receipt_id = f"{envelope['source']}:{envelope['event_id']}"
     try:
-        uow.col(RECEIPTS).insert_one({
-            "_id": receipt_id, "source": envelope["source"],
-            "event_id": envelope["event_id"], "type": envelope["type"],
-            "via": via, "received_at": now,
-            "occurred_at": envelope["occurred_at"]}, session=uow.session)
+        uow.col(RECEIPTS).insert_one(_receipt(envelope, via, now),
+                                     session=uow.session)
     except DuplicateKeyError:
         raise Duplicate(envelope["event_id"])
     result = APPLY[envelope["type"]](uow, envelope, now=now, rules=rules)
-    uow.col(RECEIPTS).update_one({"_id": receipt_id},
+    uow.col(RECEIPTS).update_one({"_id": receipt_id(envelope)},
                                  {"$set": {"result": result}},
                                  session=uow.session)
     return result
@@ -250,31 +257,68 @@ def _apply_recipient(uow, envelope, *, rules, **_):
     return result
 
 
-def _apply_service_activity(uow, envelope, *, now, rules):
+def _activity_exists():
+    return Conflict("该活动编号已登记", code="activity_exists",
+                    fields={"data": {"activity_id": ["该活动编号已登记"]}})
+
+
+def _activity_taken(uow, activity_id):
+    return uow.col(ACTIVITIES).find_one({"_id": activity_id}, {"_id": 1},
+                                        session=uow.session) is not None
+
+
+def _known_recipient_id(envelope):
+    """The directory recipient whose phone an activity needs (it names one
+    and gives no phone itself), or None."""
+    recipient = envelope["data"]["recipient"]
+    if not recipient.get("phone") and recipient.get("id"):
+        return recipient["id"]
+    return None
+
+
+def _new_service_activity(envelope, known_recipient, sealer, now):
+    """The stored document of an ingested service activity, not linked to
+    its member yet, and the recipient's phone in clear (or None)."""
     data = dict(envelope["data"])
     activity_id = data.pop("activity_id")
-    if uow.col(ACTIVITIES).find_one({"_id": activity_id}, {"_id": 1},
-                                    session=uow.session):
-        raise Conflict("该活动编号已登记", code="activity_exists",
-                       fields={"data": {"activity_id": ["该活动编号已登记"]}})
     recipient = dict(data.pop("recipient"))
-    if not recipient.get("phone") and recipient.get("id"):
-        known = uow.col(RECIPIENTS).find_one({"_id": recipient["id"]},
-                                             session=uow.session)
-        if known and known.get("phone_enc"):
-            recipient["phone"] = rules.sealer.open(known["phone_enc"])
-    recipient, phone = _seal_recipient(recipient, rules.sealer)
+    if known_recipient and known_recipient.get("phone_enc"):
+        recipient["phone"] = sealer.open(known_recipient["phone_enc"])
+    recipient, phone = _seal_recipient(recipient, sealer)
     demands = data.pop("demands", [])
     participants = data.pop("participant_ids", [])
     member_ids = list(dict.fromkeys([data["member_id"], *participants]))
-    member = uow.col(MEMBERS).find_one({"_id": data["member_id"]},
-                                       session=uow.session)
     activity = dict(data, _id=activity_id, type=domain.SERVICE,
                     source=envelope["source"],
                     event_id=envelope["event_id"], recipient=recipient,
                     member_ids=member_ids, member_name=None,
                     member_linked=False, pending_demands=demands,
                     logged_at=now)
+    return activity, phone
+
+
+def _link_changes(activity, member, now):
+    """What linking an activity to its (now known) member changes."""
+    return {"member_linked": True, "member_name": member.get("name"),
+            "unit_id": activity.get("unit_id") or member.get("unit_id"),
+            "branch_id": (activity.get("branch_id")
+                          or member.get("branch_id")),
+            "linked_at": now, "pending_demands": []}
+
+
+def _apply_service_activity(uow, envelope, *, now, rules):
+    data = envelope["data"]
+    activity_id = data["activity_id"]
+    if _activity_taken(uow, activity_id):
+        raise _activity_exists()
+    known_id = _known_recipient_id(envelope)
+    known = uow.col(RECIPIENTS).find_one(
+        {"_id": known_id}, session=uow.session) if known_id else None
+    activity, phone = _new_service_activity(envelope, known, rules.sealer,
+                                            now)
+    demands = activity["pending_demands"]
+    member = uow.col(MEMBERS).find_one({"_id": data["member_id"]},
+                                       session=uow.session)
     if member is None:
         _touch_arrival(uow, f"member:{data['member_id']}")
         member = uow.col(MEMBERS).find_one({"_id": data["member_id"]},
@@ -291,11 +335,7 @@ def _complete_activity(uow, activity, member, phone, *, now, rules):
     """Link an activity to its (now known) member, announce it and raise the
     demands recorded during it."""
     demands = activity.get("pending_demands") or []
-    changes = {"member_linked": True, "member_name": member.get("name"),
-               "unit_id": activity.get("unit_id") or member.get("unit_id"),
-               "branch_id": (activity.get("branch_id")
-                             or member.get("branch_id")),
-               "linked_at": now, "pending_demands": []}
+    changes = _link_changes(activity, member, now)
     uow.col(ACTIVITIES).update_one({"_id": activity["_id"]},
                                    {"$set": changes}, session=uow.session)
     activity = dict(activity, **changes)
@@ -329,32 +369,49 @@ def link_waiting_activities(uow, member, *, now, rules):
     return [a["_id"] for a in waiting]
 
 
-def _apply_party_activity(uow, envelope, *, now, **_):
+def _expected_members(uow, branch_id):
+    """The active members of a branch: who is expected at its meetings."""
+    return [m["_id"] for m in uow.col(MEMBERS).find(
+        {"branch_id": branch_id}, {"_id": 1, "active": 1},
+        session=uow.session) if m.get("active", True)]
+
+
+def _new_party_activity(envelope, branch, expected, now):
+    """The stored document of an ingested Party-building activity;
+    ``expected`` is used when the envelope does not list who was."""
     data = dict(envelope["data"])
     activity_id = data.pop("activity_id")
-    if uow.col(ACTIVITIES).find_one({"_id": activity_id}, {"_id": 1},
-                                    session=uow.session):
-        raise Conflict("该活动编号已登记", code="activity_exists",
-                       fields={"data": {"activity_id": ["该活动编号已登记"]}})
-    branch = uow.col(BRANCHES).find_one({"_id": data["branch_id"]},
-                                        session=uow.session)
     if not data.get("unit_id") and branch:
         data["unit_id"] = branch.get("unit_id")
     if data.get("expected") is None:
-        data["expected"] = [m["_id"] for m in uow.col(MEMBERS).find(
-            {"branch_id": data["branch_id"]}, {"_id": 1, "active": 1},
-            session=uow.session) if m.get("active", True)]
+        data["expected"] = list(expected)
     attendees = list(dict.fromkeys(data["attendees"]))
-    activity = dict(data, _id=activity_id, type=domain.PARTY,
-                    category="party", attendees=attendees,
-                    member_ids=attendees, member_linked=True,
-                    source=envelope["source"], event_id=envelope["event_id"],
-                    logged_at=now)
+    return dict(data, _id=activity_id, type=domain.PARTY,
+                category="party", attendees=attendees,
+                member_ids=attendees, member_linked=True,
+                source=envelope["source"], event_id=envelope["event_id"],
+                logged_at=now)
+
+
+def _party_result(activity):
+    return {"activity_id": activity["_id"], "unit_id": activity.get("unit_id"),
+            "attendance": f"{len(activity['attendees'])}/"
+                          f"{len(activity['expected'])}"}
+
+
+def _apply_party_activity(uow, envelope, *, now, **_):
+    data = envelope["data"]
+    if _activity_taken(uow, data["activity_id"]):
+        raise _activity_exists()
+    branch = uow.col(BRANCHES).find_one({"_id": data["branch_id"]},
+                                        session=uow.session)
+    expected = _expected_members(uow, data["branch_id"]) \
+        if data.get("expected") is None else None
+    activity = _new_party_activity(envelope, branch, expected, now)
     uow.col(ACTIVITIES).insert_one(activity, session=uow.session)
     uow.emit(ev.PARTY_ACTIVITY_LOGGED, domain.party_event_data(activity),
-             correlation_id=activity_id)
-    return {"activity_id": activity_id, "unit_id": activity.get("unit_id"),
-            "attendance": f"{len(attendees)}/{len(activity['expected'])}"}
+             correlation_id=activity["_id"])
+    return _party_result(activity)
 
 
 # -- demands (诉求) --------------------------------------------------------------
@@ -590,6 +647,185 @@ APPLY = {
     "demand.updated": _apply_demand_updated,
     "kpi.business": _apply_kpi,
 }
+
+
+# -- the ingest contract, many envelopes in one transaction -------------------
+
+
+class ItemFailed(Exception):
+    """Envelope ``position`` of a batch was refused (``error``) after it had
+    written: the transaction must be aborted. What came before it and what
+    comes after it are applied again without it, which is what applying
+    them one by one would have done."""
+
+    def __init__(self, position, error):
+        self.position = position
+        self.error = error
+        super().__init__(f"item {position}: {error}")
+
+
+def _in_bulk(envelope):
+    """The frequent kinds, applied in bulk: activities (service ones without
+    demands, Party-building ones). Every other kind goes through its
+    ``APPLY`` function, in its place in the batch."""
+    if envelope["type"] == "activity.service":
+        return not envelope["data"].get("demands")
+    return envelope["type"] == "activity.party"
+
+
+def ingest_many(uow, envelopes, *, via, now, rules):
+    """Apply validated envelopes, in order, in one transaction, with the
+    results, answers, documents and events of applying them one by one with
+    ``ingest``, in a number of statements that hardly grows with the batch.
+
+    Receipts are read with one ``$in`` and written, with their results, in
+    one insert_many at the end; a repeat of an envelope (stored earlier or
+    earlier in the batch) is a duplicate with the earlier result. Runs of
+    consecutive bulk envelopes are prefetched and inserted together
+    (``_apply_bulk``); the other kinds are applied one at a time between
+    runs, so each envelope sees what those before it wrote.
+
+    Returns one outcome per envelope: ("accepted", result), ("duplicate",
+    earlier result) or ("rejected", DomainError) for a bulk envelope refused
+    before anything of it was written. A refusal after writing raises
+    ``ItemFailed``."""
+    ids = [receipt_id(envelope) for envelope in envelopes]
+    done = {doc["_id"]: doc.get("result") for doc in uow.col(RECEIPTS).find(
+        {"_id": {"$in": list(set(ids))}}, {"result": 1},
+        session=uow.session)}
+    outcomes = [None] * len(envelopes)
+    receipts = []
+    run, run_ids = [], set()
+    sealer = rules.sealer
+
+    def accept(position, result):
+        done[ids[position]] = result
+        receipts.append(dict(_receipt(envelopes[position], via, now),
+                             result=result))
+        outcomes[position] = ("accepted", result)
+
+    def apply_run():
+        if not run:
+            return
+        applied = _apply_bulk(uow, [envelopes[p] for p in run], now=now,
+                              sealer=sealer)
+        for position, (status, value) in zip(run, applied):
+            if status == "accepted":
+                accept(position, value)
+            else:
+                outcomes[position] = (status, value)
+        run.clear()
+        run_ids.clear()
+
+    for position, envelope in enumerate(envelopes):
+        if ids[position] in run_ids:
+            apply_run()  # a repeat: whether it is a duplicate depends on that
+        if ids[position] in done:
+            outcomes[position] = ("duplicate", done[ids[position]])
+        elif _in_bulk(envelope):
+            run.append(position)
+            run_ids.add(ids[position])
+        else:
+            apply_run()
+            uow.correlation_id = envelope.get("correlation_id")
+            try:
+                result = APPLY[envelope["type"]](uow, envelope, now=now,
+                                                 rules=rules)
+            except DomainError as exc:
+                raise ItemFailed(position, exc) from exc
+            accept(position, result)
+    apply_run()
+    if receipts:
+        uow.col(RECEIPTS).insert_many(receipts, ordered=True,
+                                      session=uow.session)
+    return outcomes
+
+
+def _find_by_ids(uow, collection, ids, projection=None):
+    ids = list(dict.fromkeys(i for i in ids if i is not None))
+    if not ids:
+        return {}
+    return {doc["_id"]: doc for doc in uow.col(collection).find(
+        {"_id": {"$in": ids}}, projection, session=uow.session)}
+
+
+def _apply_bulk(uow, envelopes, *, now, sealer):
+    """Activities as ``_apply_service_activity`` (without demands) and
+    ``_apply_party_activity`` would apply them one after the other: what
+    they read is read once with ``$in``, the documents are built in memory
+    and inserted with one insert_many. Nothing written before this run is
+    changed by it, except the arrival documents of awaited members.
+
+    Returns ("accepted", result) or ("rejected", Conflict) per envelope."""
+    activity_ids = [envelope["data"]["activity_id"] for envelope in envelopes]
+    taken = set(_find_by_ids(uow, ACTIVITIES, activity_ids, {"_id": 1}))
+    refused = {}
+    for position, activity_id in enumerate(activity_ids):
+        if activity_id in taken:
+            refused[position] = _activity_exists()
+        taken.add(activity_id)
+    fresh = [envelope for position, envelope in enumerate(envelopes)
+             if position not in refused]
+    services = [e["data"] for e in fresh if e["type"] == "activity.service"]
+    parties = [e["data"] for e in fresh if e["type"] == "activity.party"]
+
+    members = _find_by_ids(uow, MEMBERS, [d["member_id"] for d in services])
+    awaited = [d["member_id"] for d in services
+               if d["member_id"] not in members]
+    if awaited:
+        # As one by one: touch each awaited member's arrival document (a
+        # racing directory.member then conflicts), then look again.
+        uow.col(ARRIVALS).bulk_write(
+            [UpdateOne({"_id": f"member:{member_id}"},
+                       {"$inc": {"touched": 1}}, upsert=True)
+             for member_id in awaited], ordered=True, session=uow.session)
+        members.update(_find_by_ids(uow, MEMBERS, awaited))
+    recipients = _find_by_ids(
+        uow, RECIPIENTS, [_known_recipient_id(e) for e in fresh
+                          if e["type"] == "activity.service"])
+    branches = _find_by_ids(uow, BRANCHES, [d["branch_id"] for d in parties])
+    expected = {}
+    for data in parties:
+        if data.get("expected") is None and data["branch_id"] not in expected:
+            expected[data["branch_id"]] = _expected_members(
+                uow, data["branch_id"])
+
+    outcomes, documents = [], []
+    for position, envelope in enumerate(envelopes):
+        if position in refused:
+            outcomes.append(("rejected", refused[position]))
+            continue
+        data = envelope["data"]
+        uow.correlation_id = envelope.get("correlation_id")
+        if envelope["type"] == "activity.party":
+            activity = _new_party_activity(
+                envelope, branches.get(data["branch_id"]),
+                expected.get(data["branch_id"]), now)
+            uow.emit(ev.PARTY_ACTIVITY_LOGGED,
+                     domain.party_event_data(activity),
+                     correlation_id=activity["_id"])
+            result = _party_result(activity)
+        else:
+            activity, phone = _new_service_activity(
+                envelope, recipients.get(_known_recipient_id(envelope)),
+                sealer, now)
+            member = members.get(data["member_id"])
+            if member is None:
+                result = {"activity_id": activity["_id"],
+                          "member_linked": False}
+            else:
+                activity.update(_link_changes(activity, member, now))
+                uow.emit(ev.ACTIVITY_LOGGED,
+                         domain.activity_event_data(activity, phone),
+                         correlation_id=activity["_id"])
+                result = {"activity_id": activity["_id"],
+                          "member_linked": True, "demand_ids": []}
+        documents.append(activity)
+        outcomes.append(("accepted", result))
+    if documents:
+        uow.col(ACTIVITIES).insert_many(documents, ordered=True,
+                                        session=uow.session)
+    return outcomes
 
 
 # -- staff queries ---------------------------------------------------------------

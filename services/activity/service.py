@@ -5,6 +5,7 @@ over AMQP (exchange ``sifuwu.ingest``), and the overdue sweeper (timer)."""
 
 import functools
 import json
+import logging
 import os
 
 from marshmallow import ValidationError
@@ -13,13 +14,17 @@ from nameko.timer import timer
 from sifuwu.auth import bearer_identity
 from sifuwu.errors import DomainError, Forbidden, NotFound, PayloadTooLarge
 from sifuwu.service import ServiceBase
-from sifuwu.store import Duplicate
+from sifuwu.store import Duplicate, is_transient
 from sifuwu.web import http, json_response, load_body, read_json
 from services.activity import domain, repository, schemas
 from services.activity.ingest import ingest_consumer
 from services.activity.workdays import CALENDAR
 
+log = logging.getLogger(__name__)
+
 BATCH_LIMIT = 1000
+# Envelopes of an HTTP batch applied per transaction.
+TRANSACTION_SIZE = 500
 # Caller mistakes: answered, logged as warnings, not as errors.
 EXPECTED = (ValidationError, DomainError)
 # The sweeper's period in seconds (each run is one indexed query).
@@ -38,6 +43,77 @@ def query_args(request):
 
 def page_body(page, schema):
     return dict(page, items=schema.dump(page["items"], many=True))
+
+
+def batch_answer(status, value):
+    """The answer to one item of a batch, from its outcome."""
+    if status in ("accepted", "duplicate"):
+        return {"status": status, "result": value}
+    if isinstance(value, ValidationError):
+        return {"status": "rejected", "error": "validation_failed",
+                "message": "请求数据校验未通过", "fields": value.messages}
+    answer = {"status": "rejected", "error": value.code,
+              "message": value.message}
+    if value.fields:
+        answer["fields"] = value.fields
+    return answer
+
+
+def apply_one(store, envelope, *, via, now, rules):
+    """Apply one envelope in its own transaction: ("accepted", result),
+    ("duplicate", the earlier result), ("rejected", DomainError) or
+    ("failed", any other non-transient error). Transient errors raise."""
+    try:
+        result = store.transaction(
+            functools.partial(repository.ingest, envelope=envelope, via=via,
+                              now=now, rules=rules),
+            correlation_id=envelope.get("correlation_id"))
+    except Duplicate:
+        receipt = repository.get_receipt(store.db, envelope["source"],
+                                         envelope["event_id"]) or {}
+        return "duplicate", receipt.get("result")
+    except DomainError as exc:
+        return "rejected", exc
+    except Exception as exc:  # noqa: BLE001 - classified here
+        if is_transient(exc):
+            raise
+        return "failed", exc
+    return "accepted", result
+
+
+def apply_batch(store, envelopes, *, via, now, rules):
+    """Apply validated envelopes with the outcomes ``apply_one`` would give
+    them one after the other, in as few transactions as possible.
+
+    The batch is one transaction (``repository.ingest_many``). An envelope
+    refused after it wrote aborts it: that envelope gets its refusal and
+    the envelopes before and after it are applied again without it. Any
+    other non-transient failure (e.g. a racing duplicate) replays that part
+    one envelope at a time."""
+    outcomes = [None] * len(envelopes)
+    parts = [list(range(len(envelopes)))]
+    while parts:
+        part = parts.pop(0)
+        try:
+            applied = store.transaction(functools.partial(
+                repository.ingest_many,
+                envelopes=[envelopes[i] for i in part], via=via, now=now,
+                rules=rules))
+        except repository.ItemFailed as failed:
+            outcomes[part[failed.position]] = ("rejected", failed.error)
+            parts[:0] = [p for p in (part[:failed.position],
+                                     part[failed.position + 1:]) if p]
+            continue
+        except Exception as exc:  # noqa: BLE001 - classified here
+            if is_transient(exc):
+                raise
+            log.warning("ingest batch of %d failed (%s); applying it one by "
+                        "one", len(part), type(exc).__name__)
+            applied = [apply_one(store, envelopes[i], via=via, now=now,
+                                 rules=rules) for i in part]
+        for index, outcome in zip(part, applied):
+            outcomes[index] = outcome
+    return outcomes
 
 
 class ActivityService(ServiceBase):
@@ -88,9 +164,8 @@ class ActivityService(ServiceBase):
 
     # -- the ingest contract (HTTP) ----------------------------------------------
 
-    def _ingest(self, payload, system, via):
-        """Validate and apply one envelope from ``system``; returns the
-        answer (status "accepted" or "duplicate")."""
+    def _load(self, payload, system):
+        """The validated envelope of ``payload`` from ``system``."""
         if isinstance(payload, dict) and isinstance(payload.get("source"),
                                                     str) \
                 and payload["source"] != system:
@@ -99,19 +174,41 @@ class ActivityService(ServiceBase):
         envelope = schemas.load_ingest(payload)
         if envelope["source"] != system:  # defensive; checked above
             raise Forbidden(code="source_mismatch")
-        try:
-            result = self.store.transaction(
-                functools.partial(repository.ingest, envelope=envelope,
-                                  via=via, now=self.clock(),
-                                  rules=self.rules),
-                correlation_id=envelope.get("correlation_id"))
-        except Duplicate:
-            receipt = repository.get_receipt(self.store.db, system,
-                                             envelope["event_id"]) or {}
-            return {"event_id": envelope["event_id"], "status": "duplicate",
-                    "result": receipt.get("result")}
-        return {"event_id": envelope["event_id"], "status": "accepted",
-                "result": result}
+        return envelope
+
+    def _ingest(self, payload, system, via):
+        """Validate and apply one envelope from ``system``; returns the
+        answer (status "accepted" or "duplicate")."""
+        envelope = self._load(payload, system)
+        status, value = apply_one(self.store, envelope, via=via,
+                                  now=self.clock(), rules=self.rules)
+        if status in ("rejected", "failed"):
+            raise value
+        return {"event_id": envelope["event_id"], "status": status,
+                "result": value}
+
+    def _ingest_many(self, items, via):
+        """Validate and apply many envelopes [(payload, system)], with the
+        outcomes of applying them one by one, in few transactions: one
+        (event_id or None, status, result or error) per item."""
+        outcomes = [None] * len(items)
+        valid = []
+        for index, (payload, system) in enumerate(items):
+            try:
+                valid.append((index, self._load(payload, system)))
+            except EXPECTED as exc:
+                outcomes[index] = (None, "rejected", exc)
+        if valid:
+            rules = self.rules
+            for start in range(0, len(valid), TRANSACTION_SIZE):
+                chunk = valid[start:start + TRANSACTION_SIZE]
+                applied = apply_batch(
+                    self.store, [envelope for _, envelope in chunk],
+                    via=via, now=self.clock(), rules=rules)
+                for (index, envelope), (status, value) in zip(chunk,
+                                                              applied):
+                    outcomes[index] = (envelope["event_id"], status, value)
+        return outcomes
 
     @http("POST", "/api/v1/events", expected_exceptions=EXPECTED)
     def ingest_event(self, request):
@@ -133,21 +230,16 @@ class ActivityService(ServiceBase):
         if not isinstance(payload, dict):
             raise ValidationError({"body": ["请求体须为 JSON 对象"]})
         batch = schemas.BatchSchema().load(payload)
+        outcomes = self._ingest_many([(item, system)
+                                      for item in batch["events"]], "http")
         results = []
-        for index, item in enumerate(batch["events"]):
-            try:
-                answer = self._ingest(item, system, "http")
-            except ValidationError as exc:
-                answer = {"status": "rejected", "error": "validation_failed",
-                          "message": "请求数据校验未通过",
-                          "fields": exc.messages}
-            except DomainError as exc:
-                answer = {"status": "rejected", "error": exc.code,
-                          "message": exc.message}
-                if exc.fields:
-                    answer["fields"] = exc.fields
-            answer.setdefault("event_id", item.get("event_id")
-                              if isinstance(item, dict) else None)
+        for index, (item, (event_id, status, value)) in enumerate(
+                zip(batch["events"], outcomes)):
+            if status == "failed":
+                raise value
+            answer = batch_answer(status, value)
+            answer["event_id"] = event_id if event_id is not None else (
+                item.get("event_id") if isinstance(item, dict) else None)
             results.append(dict(answer, index=index))
         counts = {status: sum(r["status"] == status for r in results)
                   for status in ("accepted", "duplicate", "rejected")}
@@ -156,8 +248,12 @@ class ActivityService(ServiceBase):
     # -- the ingest contract (AMQP) ------------------------------------------------
 
     @ingest_consumer(expected_exceptions=EXPECTED)
-    def ingest_message(self, payload, system):
-        return self._ingest(payload, system, "amqp")
+    def ingest_messages(self, messages):
+        """A batch of messages [(payload, system)] from ``sifuwu.ingest``:
+        one outcome per message, None once stored (or a duplicate), else
+        the error that refuses it. A transient failure raises."""
+        return [value if status in ("rejected", "failed") else None
+                for _, status, value in self._ingest_many(messages, "amqp")]
 
     # -- demands (诉求) --------------------------------------------------------------
 

@@ -54,11 +54,15 @@ def test_decode_refuses_with_a_reason(body, user, reason):
 def test_http_and_amqp_refuse_a_foreign_source_before_touching_the_store():
     worker = worker_factory(ActivityService)
     envelope = example_envelope("kpi.business", source="partymembers")
+    forbidden, invalid = worker.ingest_messages([
+        (envelope, "hotline12345"),
+        (dict(envelope, source="hotline12345", type="kpi.nonsense"),
+         "hotline12345")])
+    assert isinstance(forbidden, Forbidden)
+    assert forbidden.code == "source_mismatch"
+    assert isinstance(invalid, ValidationError)
     with pytest.raises(Forbidden):
-        worker.ingest_message(envelope, "hotline12345")
-    with pytest.raises(ValidationError):
-        worker.ingest_message(dict(envelope, source="hotline12345",
-                                   type="kpi.nonsense"), "hotline12345")
+        worker._ingest(envelope, "hotline12345", "http")
     worker.store.transaction.assert_not_called()
 
 
