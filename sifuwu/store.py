@@ -379,7 +379,11 @@ class ConfirmingPublisher:
         self._nacked += 1
         self._settle(delivery_tag, multiple)
 
-    def publish(self, exchange, envelopes, timeout=CONFIRM_TIMEOUT):
+    def publish(self, exchange, envelopes, timeout=CONFIRM_TIMEOUT,
+                **properties):
+        """Publish ``envelopes`` (routing key: their type) and return once
+        the broker confirmed them all; ``properties`` go to every message
+        (e.g. ``user_id``)."""
         if not envelopes:
             return
         conn, channel = self._open()
@@ -394,7 +398,8 @@ class ConfirmingPublisher:
                 envelope, exchange=exchange, routing_key=envelope["type"],
                 serializer="json", delivery_mode=2,
                 headers={"correlation_id":
-                         envelope.get("correlation_id") or ""})
+                         envelope.get("correlation_id") or ""},
+                **properties)
         deadline = time.monotonic() + timeout
         while self._unconfirmed:
             remaining = deadline - time.monotonic()
