@@ -16,8 +16,12 @@ scores a month, a quarter and a year alike.
 
 import copy
 import datetime as dt
+import itertools
 import math
+import operator
 from zoneinfo import ZoneInfo
+
+import numpy as np
 
 SUBJECT_TYPES = ("member", "branch", "unit")
 SUBJECT_LABELS = {"member": "党员", "branch": "党支部", "unit": "机关单位"}
@@ -176,6 +180,20 @@ def periods_containing(month):
     return [month, f"{month[:4]}-Q{quarter}", month[:4]]
 
 
+# Sums of floats (KPI values) are kept to SUM_DECIMALS decimals: figures
+# are rounded so, and so is every sum after each addition. Each partial sum
+# is then the float nearest to the exact decimal sum, so a sum is the same
+# whatever order its figures were added and taken away in (running sums
+# equal a from-scratch replay) while it stays below ~10⁹ (float64 carries
+# 15-16 significant digits). Counts are integers and exact anyway.
+SUM_DECIMALS = 6
+
+
+def exact(value):
+    """A figure or sum as kept: floats to SUM_DECIMALS decimals."""
+    return round(value, SUM_DECIMALS) if isinstance(value, float) else value
+
+
 def average(total, count):
     return round(total / count, 2) if count else None
 
@@ -216,7 +234,8 @@ def contribution_figures(contribution, subject_type, subject_id):
         return {}
     if kind == "rating" and contribution.get("excluded"):
         return {}
-    return dict(contribution.get("figures") or {})
+    return {key: exact(value)
+            for key, value in (contribution.get("figures") or {}).items()}
 
 
 def activity_figures(data):
@@ -246,19 +265,30 @@ def demand_figures(demand):
 
 
 def kpi_figures(value):
-    return {"kpi_sum": float(value), "kpi_count": 1}
+    return {"kpi_sum": exact(float(value)), "kpi_count": 1}
+
+
+def zero_sums():
+    return dict.fromkeys(SUMS, 0)
 
 
 def add_sums(sums, figures):
+    """Add figures (or a change of figures) to sums, in place."""
     for key, value in figures.items():
-        sums[key] = sums.get(key, 0) + value
+        sums[key] = exact(sums.get(key, 0) + value)
     return sums
 
 
+def figures_change(before, after):
+    """What replacing figures ``before`` by ``after`` adds to sums."""
+    return {key: exact(after.get(key, 0) - before.get(key, 0))
+            for key in before.keys() | after.keys()}
+
+
 def sums_of(contributions, subject_type, subject_id):
-    """Sums of a subject over contributions (ordered by id, so floating
-    point sums come out the same however the contributions arrived)."""
-    sums = {key: 0 for key in SUMS}
+    """Sums of a subject over contributions, from scratch (re-scoring);
+    equal to the running sums kept live (see SUM_DECIMALS)."""
+    sums = zero_sums()
     for contribution in sorted(contributions, key=lambda c: str(c["_id"])):
         add_sums(sums, contribution_figures(contribution, subject_type,
                                             subject_id))
@@ -337,8 +367,10 @@ def score(metrics, scheme):
                           "metric": item["metric"],
                           "points": round(sign * points, 2)})
     total = round(min(100.0, max(0.0, base + adjustment)), 2)
-    return {"groups": groups, "items": items, "base": round(base, 2),
-            "total": total, "grade": band_of(total, scheme["bands"])}
+    result = {"groups": groups, "items": items, "base": round(base, 2),
+              "total": total, "grade": band_of(total, scheme["bands"])}
+    result["rank_key"] = rank_key(result)
+    return result
 
 
 def scorecard(sums, scheme, months=1):
@@ -523,17 +555,174 @@ def tie_key(card):
             -(groups.get("four_services", {}).get("score") or 0))
 
 
+# Scores 0..100 with two decimals (as ``score`` makes them) as integers
+# 0..10000; three of them packed in one integer below 10001³ (< 2⁵³).
+RANK_KEY_BASE = 10001
+
+
+def _hundredths(value):
+    """``value`` × 100 as an integer when that is exact (value == n / 100,
+    0 ≤ n ≤ 10000), else None."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool) \
+            or not 0 <= value <= 100:
+        return None
+    n = round(value * 100)
+    return n if n / 100 == value else None
+
+
+def rank_key(card):
+    """``tie_key`` packed in one integer, larger ranking first, or None
+    when a score is not 0..100 with at most two decimals. ``score`` stores
+    it on every card, so ranking reads one number per card instead of
+    three nested ones (the key is computed once, when the card is scored;
+    a card whose total or group scores change must be scored again)."""
+    groups = card.get("groups") or {}
+    parts = [_hundredths(card.get("total")),
+             _hundredths(groups.get("satisfaction", {}).get("score") or 0),
+             _hundredths(groups.get("four_services", {}).get("score") or 0)]
+    if None in parts:
+        return None
+    total, satisfaction, four = parts
+    return (total * RANK_KEY_BASE + satisfaction) * RANK_KEY_BASE + four
+
+
+_TOTAL = operator.itemgetter("total")
+_GROUPS = operator.itemgetter("groups")
+_SCORE = operator.itemgetter("score")
+_SUBJECT_ID = operator.itemgetter("subject_id")
+_RANK = operator.itemgetter("rank")
+_RANK_KEY = operator.itemgetter("rank_key")
+
+
+class Ranking(list):
+    """What ``rank`` returns: the cards in rank order (a list), remembering
+    the columns it read (cards in input order, their totals and ranks) so
+    ``apply_quotas`` need not read every card again."""
+
+    source = ()
+    totals = ranks = None
+
+    def columns(self):
+        """(cards, totals, ranks) in input order, or None once the list no
+        longer holds what ``rank`` put in it."""
+        if self.totals is None or len(self) != len(self.source):
+            return None
+        return self.source, self.totals, self.ranks
+
+
+def _scores(cards):
+    """Total, satisfaction and four-services scores of every card, read in
+    one pass (None scores count as 0), as float arrays; None when a card
+    lacks the usual shape (then ``tie_key`` is asked card by card)."""
+    totals, satisfaction, four = [], [], []
+    add_total, add_sat, add_four = (totals.append, satisfaction.append,
+                                    four.append)
+    try:
+        for card in cards:
+            groups = card["groups"]
+            add_total(card["total"])
+            add_sat(groups["satisfaction"]["score"])
+            add_four(groups["four_services"]["score"])
+        if None in totals:
+            return None
+        for scores in (satisfaction, four):
+            if None in scores:  # tie_key counts a missing score as 0
+                scores[:] = [v or 0 for v in scores]
+        return [np.array(values, dtype=float)
+                for values in (totals, satisfaction, four)]
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None
+
+
+def _packed_keys(cards):
+    """Every card's ``rank_key`` as an int64 array, or None if one lacks
+    it."""
+    try:
+        keys = list(map(_RANK_KEY, cards))
+    except (KeyError, TypeError):
+        return None
+    if None in keys:
+        return None
+    return np.array(keys, dtype=np.int64)
+
+
+def _subject_ids(cards):
+    """Every card's subject id as text (ties are ordered as text)."""
+    ids = list(map(_SUBJECT_ID, cards))
+    if all(map(str.__instancecheck__, ids)):
+        return ids
+    return [str(i) for i in ids]
+
+
+def _in_order(ids):
+    return all(map(operator.le, ids, itertools.islice(ids, 1, None)))
+
+
 def rank(cards, key=tie_key):
-    """Competition ranking; ties keep subject-id order for display."""
-    ordered = sorted(cards, key=lambda c: (key(c), str(c["subject_id"])))
-    ranked = []
+    """Competition ranking; ties keep subject-id order for display.
+
+    Returns the cards in rank order, each with its ``rank`` set. The cards
+    are updated in place, not copied (copying 100,000 members' cards would
+    cost more than ranking them): pass cards of your own."""
+    cards = list(cards)
+    n = len(cards)
+    ranked = Ranking()
+    if not n:
+        return ranked
+    ids = _subject_ids(cards)
+    columns = None
+    if key is tie_key:
+        packed = _packed_keys(cards)
+        if packed is not None:
+            columns = [packed]
+            totals = (packed // RANK_KEY_BASE ** 2) / 100
+        else:
+            columns = _scores(cards)
+            totals = columns[0] if columns is not None else None
+    if columns is not None:
+        # lexsort is stable and sorts by its last key first; cards that
+        # come in subject-id order need no id column.
+        by_id = () if _in_order(ids) else (np.array(ids, dtype=object),)
+        order = np.lexsort(by_id + tuple(-c for c in reversed(columns)))
+        starts = np.zeros(n, dtype=bool)
+        starts[0] = True
+        for column in columns:
+            ordered = column[order]
+            starts[1:] |= ordered[1:] != ordered[:-1]
+        ranks = np.maximum.accumulate(
+            np.where(starts, np.arange(1, n + 1), 0))
+        by_input = np.empty(n, dtype=np.int64)
+        by_input[order] = ranks
+        # written in input order: cards lie in memory about that way
+        for card, value in zip(cards, by_input.tolist()):
+            card["rank"] = value
+        ranked.extend(map(cards.__getitem__, order.tolist()))
+        ranked.source, ranked.totals, ranked.ranks = cards, totals, by_input
+        return ranked
+    keys = [key(card) for card in cards]
+    order = sorted(range(n), key=lambda i: (keys[i], ids[i]))
     previous = None
-    for position, card in enumerate(ordered, start=1):
-        k = key(card)
-        current = ranked[-1]["rank"] if ranked and k == previous else position
-        ranked.append(dict(card, rank=current))
-        previous = k
+    for position, i in enumerate(order, start=1):
+        card = cards[i]
+        card["rank"] = ranked[-1]["rank"] if ranked and keys[i] == previous \
+            else position
+        previous = keys[i]
+        ranked.append(card)
     return ranked
+
+
+def _band_indexes(totals, bands):
+    """``band_of`` for every total at once: the index of its band in
+    ``bands`` (len(bands) for none)."""
+    top = max(b["max"] for b in bands)
+    found = np.full(len(totals), len(bands))
+    for index in range(len(bands) - 1, -1, -1):  # the first band wins
+        band = bands[index]
+        inside = (totals >= band["min"]) & (totals < band["max"])
+        if band["max"] == top:
+            inside |= totals == top
+        found[inside] = index
+    return found
 
 
 def apply_quotas(ranked, bands, quotas):
@@ -543,35 +732,58 @@ def apply_quotas(ranked, bands, quotas):
     share q, at most floor(q × n) subjects keep it, in rank order; a tie that
     would cross the limit is demoted whole (so the quota is never exceeded),
     and demoted subjects take the next grade down (which may have its own
-    quota)."""
+    quota).
+
+    Sets ``grade``, ``band_grade``, ``demoted`` (and ``demotion_reason``) on
+    the ranked cards in place (``rank`` gave them) and returns them."""
+    graded = list(ranked)
+    n = len(graded)
+    if not n:
+        return graded
+    columns = ranked.columns() if isinstance(ranked, Ranking) else None
+    if columns is None:
+        cards, ranks = graded, None
+        totals = np.array(list(map(_TOTAL, cards)), dtype=float)
+    else:
+        cards, totals, ranks = columns
+    names = [b["grade"] for b in bands] + [None]
+    # grades as small integers: one per distinct name, in ``names`` order
+    grade_ids = {}
+    for name in names:
+        grade_ids.setdefault(name, len(grade_ids))
+    to_id = np.array([grade_ids[name] for name in names])
+    grades = to_id[_band_indexes(totals, bands)]
+    by_id = list(grade_ids)
+    band_grades = list(map(by_id.__getitem__, grades.tolist()))
+    for card, grade in zip(cards, band_grades):
+        card["grade"] = grade
+        card["band_grade"] = grade
+        card["demoted"] = False
     order = [b["grade"] for b in sorted(bands, key=lambda b: -b["min"])]
-    n = len(ranked)
-    graded = [dict(card, grade=band_of(card["total"], bands),
-                   band_grade=band_of(card["total"], bands),
-                   demoted=False) for card in ranked]
     for position, grade in enumerate(order):
         if grade not in (quotas or {}):
             continue
         allowed = math.floor(quotas[grade] * n + 1e-9)
-        candidates = [c for c in graded if c["grade"] == grade]
-        kept = 0
-        full = False
-        by_rank = {}
-        for card in candidates:
-            by_rank.setdefault(card["rank"], []).append(card)
-        for rank_value in sorted(by_rank):
-            tie = by_rank[rank_value]
-            if not full and kept + len(tie) <= allowed:
-                kept += len(tie)
-                continue
-            full = True
-            for card in tie:
-                if position + 1 < len(order):
-                    card["grade"] = order[position + 1]
-                card["demoted"] = True
-                card["demotion_reason"] = (
-                    f"{grade}名额为 {quotas[grade]:.0%}（{allowed} 名），"
-                    f"按排名顺延为{card['grade']}")
+        candidates = np.flatnonzero(grades == grade_ids[grade])
+        if len(candidates) <= allowed:
+            continue
+        if ranks is None:
+            ranks = np.array(list(map(_RANK, cards)))
+        # ties in rank order; a tie is kept while the running count of the
+        # ties so far stays within the quota, and every later tie is demoted
+        candidate_ranks = ranks[candidates]
+        values, counts = np.unique(candidate_ranks, return_counts=True)
+        over = np.cumsum(counts) > allowed
+        demoted = candidates[over[np.searchsorted(values, candidate_ranks)]]
+        lower = order[position + 1] if position + 1 < len(order) else grade
+        grades[demoted] = grade_ids[lower]
+        reason = (f"{grade}名额为 {quotas[grade]:.0%}（{allowed} 名），"
+                  f"按排名顺延为{lower}")
+        for index in demoted.tolist():
+            card = cards[index]
+            card["grade"] = lower
+            card["demoted"] = True
+            card["demotion_reason"] = reason
     return graded
 
 

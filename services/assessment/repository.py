@@ -5,16 +5,22 @@ Collections:
 * ``schemes``: versioned assessment schemes (考评方案), ``_id`` = version;
 * ``contributions``: one document per event (or per demand, updated to its
   latest state), with the event ids behind it: every figure is traceable;
-* ``scorecards``: monthly cards per member, branch and unit, recomputed
-  from the contributions whenever one changes (so redelivery and reordering
-  give the same card); quarters and years are summed from months;
+* ``scorecards``: monthly cards per member, branch and unit, kept by
+  running sums: a change of a contribution adds its change of figures to
+  each card it feeds, in the same transaction (redelivery and reordering
+  give the same card; re-scoring from the contributions gives the same
+  card too); a card's contributions are found through the indexed
+  contributions query, not listed on the card; quarters and years are
+  summed from months;
 * ``directory``: the copy of member → branch → unit kept from
   ``directory.changed``;
 * ``period_schemes``: a month pinned to a scheme version by re-scoring;
 * ``rankings``: published rankings; ``branches``: the branch ladder.
 """
 
-from pymongo import ASCENDING, DESCENDING, IndexModel
+from pymongo import (
+    ASCENDING, DESCENDING, IndexModel, ReplaceOne, UpdateOne,
+)
 from pymongo.errors import DuplicateKeyError
 
 from sifuwu import events as ev
@@ -142,71 +148,108 @@ def directory_names(db, kind):
 
 def apply_directory_change(uow, envelope):
     """Keep the newest record per entry; fill branch/unit of a member's
-    contributions that arrived before the member did. Returns affected
-    card keys."""
+    contributions that arrived before the member did. Returns the change
+    to the cards (``CardChanges``)."""
+    changes = CardChanges()
     data = envelope["data"]
     kind, entry_id = data["kind"], data["id"]
     if kind == "recipient":
-        return set()
+        return changes
     record = data.get("record") or {}
     key = f"{kind}:{entry_id}"
     current = uow.col(DIRECTORY).find_one({"_id": key}, session=uow.session)
     occurred = envelope["occurred_at"]
     if current is not None and current["as_of"] > occurred:
-        return set()
+        return changes
     doc = {"_id": key, "kind": kind, "id": entry_id, "as_of": occurred,
            "event_id": envelope["event_id"]}
     doc.update({f: record[f] for f in DIRECTORY_FIELDS if f in record})
     uow.col(DIRECTORY).replace_one({"_id": key}, doc, upsert=True,
                                    session=uow.session)
-    affected = set()
     if kind == "member":
-        _lock_member(uow, entry_id)
+        _lock(uow, [f"member:{entry_id}"])
         for field in ("branch_id", "unit_id"):
             if not doc.get(field):
                 continue
-            query = {"members": entry_id, field: None}
-            for contribution in uow.col(CONTRIBUTIONS).find(
-                    query, session=uow.session):
-                if contribution["kind"] == "party_activity":
-                    continue
-                uow.col(CONTRIBUTIONS).update_one(
-                    {"_id": contribution["_id"]},
-                    {"$set": {field: doc[field]}}, session=uow.session)
-                contribution[field] = doc[field]
-                affected |= card_keys(contribution)
-    return affected
+            found = [c for c in uow.col(CONTRIBUTIONS).find(
+                         {"members": entry_id, field: None},
+                         session=uow.session)
+                     if c["kind"] != "party_activity"]
+            if not found:
+                continue
+            uow.col(CONTRIBUTIONS).update_many(
+                {"_id": {"$in": [c["_id"] for c in found]}},
+                {"$set": {field: doc[field]}}, session=uow.session)
+            for contribution in found:
+                changes.replace(contribution,
+                                dict(contribution, **{field: doc[field]}))
+    return changes
 
 
 ATTRIBUTION_LOCKS = "attribution_locks"
 
 
-def _lock(uow, key):
+def _lock(uow, keys):
     """Make two transactions that each read what the other writes (a
     contribution missing its member's directory entry and the entry's
     arrival; a rating and the appeal about it) write one common document,
     so they conflict and the later one re-runs seeing the other (no write
-    skew under snapshot isolation)."""
-    uow.col(ATTRIBUTION_LOCKS).update_one(
-        {"_id": key}, {"$inc": {"writes": 1}}, upsert=True,
-        session=uow.session)
+    skew under snapshot isolation). One statement for all ``keys``."""
+    if not keys:
+        return
+    uow.col(ATTRIBUTION_LOCKS).bulk_write(
+        [UpdateOne({"_id": key}, {"$inc": {"writes": 1}}, upsert=True)
+         for key in sorted(set(keys))], session=uow.session)
 
 
-def _lock_member(uow, member_id):
-    _lock(uow, f"member:{member_id}")
+# SecantusDB checks every document an ``_id`` $in finds against the list,
+# one value after another: lists of this many ids cost least per id.
+IN_CHUNK = 50
+
+
+def by_ids(db, collection, ids, projection=None, session=None):
+    """The documents with these ``_id``s, read in a few statements
+    (``IN_CHUNK`` ids each)."""
+    ids = sorted(set(ids))
+    found = []
+    for start in range(0, len(ids), IN_CHUNK):
+        found.extend(db[collection].find(
+            {"_id": {"$in": ids[start:start + IN_CHUNK]}}, projection,
+            session=session))
+    return found
+
+
+def _directory(uow, kind, ids):
+    """Directory entries of one kind by id."""
+    return {entry["id"]: entry for entry in by_ids(
+        uow.db, DIRECTORY, [f"{kind}:{i}" for i in ids if i],
+        session=uow.session)}
+
+
+def _attributions(uow, wanted):
+    """(branch_id, unit_id) for each (member_id, branch_id, unit_id): the
+    ids given, completed from the member's directory entry, then the
+    branch's, read for all at once. A member not in the directory yet is
+    locked (his entry's arrival then conflicts)."""
+    member_ids = {m for m, b, u in wanted if m and not (b and u)}
+    members = _directory(uow, "member", member_ids)
+    missing = member_ids - set(members)
+    if missing:
+        _lock(uow, [f"member:{m}" for m in missing])
+    places = []
+    for member_id, branch_id, unit_id in wanted:
+        member = members.get(member_id)
+        if member is not None:
+            branch_id = branch_id or member.get("branch_id")
+            unit_id = unit_id or member.get("unit_id")
+        places.append((branch_id, unit_id))
+    branches = _directory(uow, "branch", {b for b, u in places if not u})
+    return [(b, u) if u or not b else (b, branches.get(b, {}).get("unit_id"))
+            for b, u in places]
 
 
 def _attribution(uow, member_id, branch_id=None, unit_id=None):
-    member = directory_entry(uow.db, "member", member_id, uow.session)
-    if member_id and member is None and not (branch_id and unit_id):
-        _lock_member(uow, member_id)
-    if member is not None:
-        branch_id = branch_id or member.get("branch_id")
-        unit_id = unit_id or member.get("unit_id")
-    if branch_id and not unit_id:
-        branch = directory_entry(uow.db, "branch", branch_id, uow.session)
-        unit_id = branch.get("unit_id") if branch else None
-    return branch_id, unit_id
+    return _attributions(uow, [(member_id, branch_id, unit_id)])[0]
 
 
 # -- contributions -----------------------------------------------------------
@@ -223,58 +266,106 @@ def card_keys(contribution):
     return keys
 
 
-def _insert_new(uow, doc):
-    """Insert unless a contribution with that id exists (checked first: a
-    duplicate-key error would abort the whole transaction)."""
-    if uow.col(CONTRIBUTIONS).find_one({"_id": doc["_id"]}, {"_id": 1},
-                                       session=uow.session) is not None:
-        return False
-    uow.col(CONTRIBUTIONS).insert_one(doc, session=uow.session)
-    return True
+class CardChanges:
+    """What a transaction's contribution changes do to the monthly cards
+    they feed: per card key, the change of its sums and of its number of
+    contributions. Cards are kept by these running sums (``apply_changes``),
+    never re-read from all their contributions."""
+
+    def __init__(self):
+        self.sums = {}
+        self.counts = {}
+        self.sources = {}
+
+    def replace(self, old, new):
+        """Contribution ``old`` (None: there was none) became ``new``."""
+        old_keys = card_keys(old) if old else set()
+        new_keys = card_keys(new) if new else set()
+        for key in old_keys | new_keys:
+            subject_type, subject_id, _ = key
+            before = domain.contribution_figures(
+                old, subject_type, subject_id) if key in old_keys else {}
+            after = domain.contribution_figures(
+                new, subject_type, subject_id) if key in new_keys else {}
+            domain.add_sums(self.sums.setdefault(key, {}),
+                            domain.figures_change(before, after))
+            self.counts[key] = self.counts.get(key, 0) + (
+                (key in new_keys) - (key in old_keys))
+            self.sources.setdefault(key, []).append((new or old)["_id"])
+        return self
+
+    def keys(self):
+        return sorted(self.sums)
 
 
-def _insert_contribution(uow, doc):
-    return card_keys(doc) if _insert_new(uow, doc) else set()
+def _existing(uow, ids):
+    """The ids of stored contributions among ``ids``."""
+    return {c["_id"] for c in by_ids(uow.db, CONTRIBUTIONS, ids, {"_id": 1},
+                                      session=uow.session)}
 
 
-def add_activity(uow, envelope, month):
-    data = envelope["data"]
-    branch_id, unit_id = _attribution(uow, data["member_id"],
-                                      data.get("branch_id"),
-                                      data.get("unit_id"))
-    return _insert_contribution(uow, {
+def _insert_new(uow, docs):
+    """Insert the contributions not stored yet (checked first: a
+    duplicate-key error would abort the whole transaction) in one
+    statement. Returns the change to the cards."""
+    docs = list({doc["_id"]: doc for doc in docs}.values())
+    existing = _existing(uow, [doc["_id"] for doc in docs])
+    fresh = [doc for doc in docs if doc["_id"] not in existing]
+    changes = CardChanges()
+    if fresh:
+        uow.col(CONTRIBUTIONS).insert_many(fresh, session=uow.session)
+        for doc in fresh:
+            changes.replace(None, doc)
+    return changes
+
+
+def add_activities(uow, batch):
+    """Service activities, ``batch`` = [(envelope, month)]: a constant
+    number of statements whatever its size."""
+    places = _attributions(uow, [
+        (e["data"]["member_id"], e["data"].get("branch_id"),
+         e["data"].get("unit_id")) for e, _ in batch])
+    return _insert_new(uow, [{
         "_id": f"activity:{envelope['event_id']}", "kind": "activity",
         "event_ids": [envelope["event_id"]],
-        "activity_id": data.get("activity_id"),
-        "category": data.get("category"),
-        "campaign_id": data.get("campaign_id"),
-        "members": [data["member_id"]], "branch_id": branch_id,
+        "activity_id": envelope["data"].get("activity_id"),
+        "category": envelope["data"].get("category"),
+        "campaign_id": envelope["data"].get("campaign_id"),
+        "members": [envelope["data"]["member_id"]], "branch_id": branch_id,
         "unit_id": unit_id, "month": month,
-        "figures": domain.activity_figures(data)})
+        "figures": domain.activity_figures(envelope["data"])}
+        for (envelope, month), (branch_id, unit_id) in zip(batch, places)])
 
 
-def add_party_activity(uow, envelope, month):
-    data = envelope["data"]
-    attendees = sorted(set(data.get("attendees") or []))
-    expected = sorted(set(data.get("expected") or []))
-    unit_id = data.get("unit_id")
-    if not unit_id:
-        branch = directory_entry(uow.db, "branch", data["branch_id"],
-                                 uow.session)
-        unit_id = branch.get("unit_id") if branch else None
-    return _insert_contribution(uow, {
-        "_id": f"party:{envelope['event_id']}", "kind": "party_activity",
-        "event_ids": [envelope["event_id"]],
-        "activity_id": data.get("activity_id"),
-        "activity_kind": data["kind"], "attendees": attendees,
-        "expected": expected, "members": sorted(set(attendees) | set(expected)),
-        "branch_id": data["branch_id"], "unit_id": unit_id, "month": month})
+def add_party_activities(uow, batch):
+    """Party activities, ``batch`` = [(envelope, month)]: a constant number
+    of statements whatever its size."""
+    branches = _directory(uow, "branch", {
+        e["data"]["branch_id"] for e, _ in batch
+        if not e["data"].get("unit_id")})
+    docs = []
+    for envelope, month in batch:
+        data = envelope["data"]
+        attendees = sorted(set(data.get("attendees") or []))
+        expected = sorted(set(data.get("expected") or []))
+        unit_id = data.get("unit_id") or branches.get(
+            data["branch_id"], {}).get("unit_id")
+        docs.append({
+            "_id": f"party:{envelope['event_id']}", "kind": "party_activity",
+            "event_ids": [envelope["event_id"]],
+            "activity_id": data.get("activity_id"),
+            "activity_kind": data["kind"], "attendees": attendees,
+            "expected": expected,
+            "members": sorted(set(attendees) | set(expected)),
+            "branch_id": data["branch_id"], "unit_id": unit_id,
+            "month": month})
+    return _insert_new(uow, docs)
 
 
 def add_rating(uow, envelope, month):
     data = envelope["data"]
     rating_id = data["rating_id"]
-    _lock(uow, f"rating:{rating_id}")
+    _lock(uow, [f"rating:{rating_id}"])
     marks = list(uow.col(CONTRIBUTIONS).find(
         {"rating_id": rating_id, "kind": {"$in": ["appeal", "rectification"]}},
         session=uow.session))
@@ -285,7 +376,7 @@ def add_rating(uow, envelope, month):
     branch_id, unit_id = _attribution(uow, data["member_id"],
                                       data.get("branch_id"),
                                       data.get("unit_id"))
-    return _insert_contribution(uow, {
+    return _insert_new(uow, [{
         "_id": f"rating:{rating_id}", "kind": "rating",
         "event_ids": [envelope["event_id"]], "rating_id": rating_id,
         "rating": data["rating"],
@@ -295,7 +386,8 @@ def add_rating(uow, envelope, month):
         "excluded": bool(excluded_by) or bool(data.get("excluded")),
         "excluded_by": excluded_by,
         "rectified_by": rectified_by,
-        "figures": domain.rating_figures(data["rating"], bool(rectified_by))})
+        "figures": domain.rating_figures(data["rating"],
+                                         bool(rectified_by))}])
 
 
 def add_rating_mark(uow, envelope, kind, month):
@@ -304,8 +396,9 @@ def add_rating_mark(uow, envelope, kind, month):
     rating arrives)."""
     data = envelope["data"]
     rating_id = data["rating_id"]
-    doc = {"_id": f"{kind}:{envelope['event_id']}", "kind": kind,
-           "event_ids": [envelope["event_id"]], "rating_id": rating_id,
+    event_id = envelope["event_id"]
+    doc = {"_id": f"{kind}:{event_id}", "kind": kind,
+           "event_ids": [event_id], "rating_id": rating_id,
            "members": [], "branch_id": None, "unit_id": None, "month": month,
            "figures": {}}
     if kind == "appeal":
@@ -314,25 +407,34 @@ def add_rating_mark(uow, envelope, kind, month):
     else:
         doc.update(rectification_id=data.get("rectification_id"),
                    status=data.get("status"))
-    if not _insert_new(uow, doc):
-        return set()
-    _lock(uow, f"rating:{rating_id}")
+    changes = CardChanges()
+    if doc["_id"] in _existing(uow, [doc["_id"]]):
+        return changes
+    uow.col(CONTRIBUTIONS).insert_one(doc, session=uow.session)
+    _lock(uow, [f"rating:{rating_id}"])
     rating = uow.col(CONTRIBUTIONS).find_one({"_id": f"rating:{rating_id}"},
                                              session=uow.session)
     if rating is None:
-        return set()
+        return changes
     if kind == "appeal" and doc["upheld"]:
         change = {"$set": {"excluded": True},
-                  "$addToSet": {"excluded_by": envelope["event_id"]}}
+                  "$addToSet": {"excluded_by": event_id}}
+        updated = dict(rating, excluded=True)
+        marks = "excluded_by"
     elif kind == "rectification":
-        change = {"$set": {"figures": domain.rating_figures(
-                      rating["rating"], True)},
-                  "$addToSet": {"rectified_by": envelope["event_id"]}}
+        figures = domain.rating_figures(rating["rating"], True)
+        change = {"$set": {"figures": figures},
+                  "$addToSet": {"rectified_by": event_id}}
+        updated = dict(rating, figures=figures)
+        marks = "rectified_by"
     else:
-        return set()
+        return changes
+    updated[marks] = list(rating.get(marks) or [])
+    if event_id not in updated[marks]:
+        updated[marks].append(event_id)
     uow.col(CONTRIBUTIONS).update_one({"_id": rating["_id"]}, change,
                                       session=uow.session)
-    return card_keys(rating)
+    return changes.replace(rating, updated)
 
 
 def _newest_wins(uow, key, envelope):
@@ -358,7 +460,7 @@ def apply_demand(uow, envelope, month):
     key = f"demand:{data['demand_id']}"
     current, event_ids, stale = _newest_wins(uow, key, envelope)
     if stale:
-        return set()
+        return CardChanges()
     occurred = envelope["occurred_at"]
     member_id = data.get("member_id")
     branch_id, unit_id = _attribution(uow, member_id, None,
@@ -374,7 +476,7 @@ def apply_demand(uow, envelope, month):
            "figures": domain.demand_figures(data)}
     uow.col(CONTRIBUTIONS).replace_one({"_id": key}, doc, upsert=True,
                                        session=uow.session)
-    return card_keys(doc) | (card_keys(current) if current else set())
+    return CardChanges().replace(current, doc)
 
 
 def apply_kpi(uow, envelope):
@@ -385,7 +487,7 @@ def apply_kpi(uow, envelope):
     key = f"kpi:{subject_type}:{subject_id}:{data['period']}:{data['indicator']}"
     current, event_ids, stale = _newest_wins(uow, key, envelope)
     if stale:
-        return set()
+        return CardChanges()
     occurred = envelope["occurred_at"]
     if subject_type == "member":
         members = [subject_id]
@@ -401,7 +503,7 @@ def apply_kpi(uow, envelope):
                data["value"])}
     uow.col(CONTRIBUTIONS).replace_one({"_id": key}, doc, upsert=True,
                                        session=uow.session)
-    return card_keys(doc) | (card_keys(current) if current else set())
+    return CardChanges().replace(current, doc)
 
 
 SUBJECT_FIELD = {"member": "members", "branch": "branch_id",
@@ -420,64 +522,145 @@ def card_id(subject_type, subject_id, month):
     return f"{subject_type}:{subject_id}:{month}"
 
 
-def recompute_card(uow, key, now, scheme=None):
-    """Recompute one monthly card from its contributions; store it and emit
-    ``scorecard.updated`` when it changed. Returns the card."""
+def schemes_for_months(db, months, session=None, now=None):
+    """``scheme_for_month`` of several months in two statements."""
+    months = sorted(set(months))
+    pins = {pin["_id"]: pin["scheme_version"] for pin in db[
+        PERIOD_SCHEMES].find({"_id": {"$in": months}}, session=session)}
+    schemes = all_schemes(db, session)
+    if not schemes:
+        ensure_default_scheme(db, now or ev.utcnow(), session)
+        schemes = all_schemes(db, session)
+    versions = {scheme["version"]: scheme for scheme in schemes}
+    found = {}
+    for month in months:
+        if month in pins:
+            found[month] = versions.get(pins[month]) or get_scheme(
+                db, pins[month], session)
+        else:
+            found[month] = domain.scheme_in_force(schemes, month)
+    return found
+
+
+def _card(key, sums, count, scheme):
+    """A monthly card: its sums scored under ``scheme``."""
     subject_type, subject_id, month = key
-    contributions = contributions_of(uow.db, subject_type, subject_id,
-                                     [month], uow.session)
-    scheme = scheme or scheme_for_month(uow.db, month, uow.session, now)
-    sums = domain.sums_of(contributions, subject_type, subject_id)
     result = domain.scorecard(sums, scheme)
-    card = {"_id": card_id(*key), "subject_type": subject_type,
+    return {"_id": card_id(*key), "subject_type": subject_type,
             "subject_id": subject_id, "period": month,
             "sums": result["sums"], "metrics": result["metrics"],
             "groups": result["groups"], "items": result["items"],
             "base": result["base"], "total": result["total"],
-            "grade": result["grade"], "scheme_version": scheme["version"],
-            "contribution_ids": sorted(c["_id"] for c in contributions)}
-    current = uow.col(SCORECARDS).find_one({"_id": card["_id"]},
-                                           session=uow.session)
-    if current is not None and all(current.get(k) == card[k] for k in card):
-        return current
-    card["updated_at"] = now
-    uow.col(SCORECARDS).replace_one({"_id": card["_id"]}, card, upsert=True,
-                                    session=uow.session)
-    uow.emit(ev.SCORECARD_UPDATED, {
-        "subject_type": subject_type, "subject_id": subject_id,
-        "period": month, "total": card["total"], "grade": card["grade"],
-        "scheme_version": card["scheme_version"],
-        "contribution_count": len(contributions)})
-    return card
+            "grade": result["grade"], "rank_key": result["rank_key"],
+            "scheme_version": scheme["version"],
+            "contribution_count": count}
 
 
-def recompute(uow, keys, now):
-    return [recompute_card(uow, key, now) for key in sorted(keys)]
+CHANGED_BY_LIMIT = 500
+
+
+def _store_cards(uow, cards, stored, now, sources=None):
+    """Write the cards that changed (one statement) and emit
+    ``scorecard.updated`` for each, with the ids of the contributions that
+    changed it (``changed_by``, at most ``CHANGED_BY_LIMIT``; none on a
+    re-scoring). Returns the cards written."""
+    written = []
+    for card in cards:
+        current = stored.get(card["_id"])
+        if current is not None and all(current.get(k) == v
+                                       for k, v in card.items()):
+            continue
+        card["updated_at"] = now
+        written.append(card)
+        uow.emit(ev.SCORECARD_UPDATED, {
+            "subject_type": card["subject_type"],
+            "subject_id": card["subject_id"], "period": card["period"],
+            "total": card["total"], "grade": card["grade"],
+            "scheme_version": card["scheme_version"],
+            "contribution_count": card["contribution_count"],
+            "changed_by": (sources or {}).get(
+                (card["subject_type"], card["subject_id"], card["period"]),
+                [])[:CHANGED_BY_LIMIT]})
+    if written:
+        uow.col(SCORECARDS).bulk_write(
+            [ReplaceOne({"_id": card["_id"]}, card, upsert=True)
+             for card in written], session=uow.session)
+    return written
+
+
+def _stored_count(card):
+    if "contribution_count" in card:
+        return card["contribution_count"]
+    return len(card.get("contribution_ids") or [])  # cards stored before
+
+
+def apply_changes(uow, changes, now):
+    """Add ``changes`` (``CardChanges``) to the monthly cards they touch:
+    the cards read at once (``by_ids``), the schemes in two statements, the
+    cards written in one; each card is scored again from its new sums. The
+    reads are inside the transaction, so two transactions changing one card
+    conflict and the later re-runs (the sums stay exact). Returns the
+    cards."""
+    keys = changes.keys()
+    if not keys:
+        return []
+    stored = {card["_id"]: card for card in by_ids(
+        uow.db, SCORECARDS, [card_id(*key) for key in keys],
+        session=uow.session)}
+    schemes = schemes_for_months(uow.db, [key[2] for key in keys],
+                                 uow.session, now)
+    cards = []
+    for key in keys:
+        current = stored.get(card_id(*key))
+        sums, count = domain.zero_sums(), 0
+        if current is not None:
+            sums.update(current.get("sums") or {})
+            count = _stored_count(current)
+        domain.add_sums(sums, changes.sums[key])
+        cards.append(_card(key, sums, count + changes.counts[key],
+                           schemes[key[2]]))
+    _store_cards(uow, cards, stored, now, changes.sources)
+    return cards
 
 
 def rescore_month(uow, month, version, now):
-    """Pin a month to a scheme version and recompute every card of it from
-    the stored contributions (replay)."""
+    """Pin a month to a scheme version and score every card of it again
+    from the stored contributions (replay; equal to live scoring)."""
     scheme = get_scheme(uow.db, version, uow.session)
     uow.col(PERIOD_SCHEMES).replace_one(
         {"_id": month}, {"_id": month, "scheme_version": scheme["version"],
                          "pinned_at": now}, upsert=True, session=uow.session)
-    keys = set()
+    by_key = {}
     for contribution in uow.col(CONTRIBUTIONS).find({"month": month},
                                                     session=uow.session):
-        keys |= card_keys(contribution)
-    for card in uow.col(SCORECARDS).find({"period": month, "subject_type": {
-            "$in": list(domain.SUBJECT_TYPES)}}, session=uow.session):
-        keys.add((card["subject_type"], card["subject_id"], month))
-    for key in sorted(keys):
-        recompute_card(uow, key, now, scheme)
-    return len(keys)
+        for key in card_keys(contribution):
+            by_key.setdefault(key, []).append(contribution)
+    stored = {}
+    for subject_type in domain.SUBJECT_TYPES:
+        for card in uow.col(SCORECARDS).find(
+                {"subject_type": subject_type, "period": month},
+                session=uow.session):
+            stored[card["_id"]] = card
+            by_key.setdefault((subject_type, card["subject_id"], month), [])
+    cards = [_card(key, domain.sums_of(by_key[key], key[0], key[1]),
+                   len(by_key[key]), scheme) for key in sorted(by_key)]
+    _store_cards(uow, cards, stored, now)
+    return len(cards)
 
 
-def monthly_cards(db, subject_type, months):
+# What a ranking reads of each monthly card (a card scored under another
+# version, or months to add up, need the sums too).
+RANKING_FIELDS = ("subject_type", "subject_id", "period", "scheme_version",
+                  "total", "grade", "rank_key",
+                  *(f"groups.{g}.score" for g in domain.GROUPS))
+
+
+def monthly_cards(db, subject_type, months, fields=None):
+    projection = dict.fromkeys(fields, 1) if fields else None
     return list(db[SCORECARDS].find(
         {"subject_type": subject_type,
-         "period": months[0] if len(months) == 1 else {"$in": months}}))
+         "period": months[0] if len(months) == 1 else {"$in": months}},
+        projection))
 
 
 def _period_card(cards, scheme, subject_type, subject_id, period, months):
@@ -488,25 +671,31 @@ def _period_card(cards, scheme, subject_type, subject_id, period, months):
     if len(months) == 1 and cards[0].get("scheme_version") == \
             scheme["version"]:
         return cards[0]
-    sums = {k: 0 for k in domain.SUMS}
+    sums = domain.zero_sums()
     for card in sorted(cards, key=lambda c: c["period"]):
         domain.add_sums(sums, card["sums"])
     card = domain.scorecard(sums, scheme, months=len(months))
     return dict(card, subject_type=subject_type, subject_id=subject_id,
-                period=period, contribution_ids=sorted(
-                    cid for c in cards
-                    for cid in c.get("contribution_ids", [])))
+                period=period)
 
 
-def period_cards(db, subject_type, period):
+def period_cards(db, subject_type, period, fields=None, scheme=None):
     """Cards of every subject of a type for a month, quarter or year: the
     months' sums added up and scored under the scheme of the period's first
-    month, so one ranking never mixes scheme versions."""
+    month, so one ranking never mixes scheme versions. ``fields``: read
+    only these of each stored card (and the sums where they are needed)."""
     months = domain.months_of(period)
+    scheme = scheme or scheme_for_month(db, months[0])
+    if fields and len(months) > 1:
+        fields = (*fields, "sums")
     by_subject = {}
-    for card in monthly_cards(db, subject_type, months):
+    for card in monthly_cards(db, subject_type, months, fields):
         by_subject.setdefault(card["subject_id"], []).append(card)
-    scheme = scheme_for_month(db, months[0])
+    if fields and len(months) == 1:
+        stale = [cards[0]["_id"] for cards in by_subject.values()
+                 if cards[0].get("scheme_version") != scheme["version"]]
+        for card in by_ids(db, SCORECARDS, stale):
+            by_subject[card["subject_id"]] = [card]
     return [_period_card(cards, scheme, subject_type, subject_id, period,
                          months)
             for subject_id, cards in sorted(by_subject.items())]
@@ -587,10 +776,14 @@ def member_scorecard(db, member_id):
 
 # -- rankings ----------------------------------------------------------------
 
-def ranking(db, subject_type, period):
-    """Ranked and graded cards (with quota cut-offs) for a period."""
-    cards = period_cards(db, subject_type, period)
-    scheme = scheme_for_month(db, domain.months_of(period)[0])
+def ranking(db, subject_type, period, cards=None, scheme=None):
+    """Ranked and graded cards (with quota cut-offs) for a period. Reads
+    only what ranking needs of each card, unless given ``cards`` (which it
+    ranks and grades in place)."""
+    scheme = scheme or scheme_for_month(db, domain.months_of(period)[0])
+    if cards is None:
+        cards = period_cards(db, subject_type, period, RANKING_FIELDS,
+                             scheme)
     ranked = domain.rank(cards)
     graded = domain.apply_quotas(ranked, scheme["bands"],
                                  scheme.get("quotas") or {})
@@ -617,7 +810,7 @@ def three_rates(db, month):
     scheme = scheme_for_month(db, month)
     names = directory_names(db, "unit")
     rows = []
-    for card in monthly_cards(db, "unit", [month]):
+    for card in monthly_cards(db, "unit", [month], ("subject_id", "sums")):
         rates = domain.three_rates(card["sums"], scheme["three_rates"])
         if rates["composite"] is None:
             continue
@@ -661,35 +854,38 @@ def get_branch(db, branch_id):
 def evaluate_ladder(uow, period, now):
     """Place every branch assessed in the period on the ladder; record and
     announce each change with its reason."""
-    board = ranking(uow.db, "branch", period)
     scheme = scheme_for_month(uow.db, domain.months_of(period)[0])
-    cards = {c["subject_id"]: c for c in period_cards(uow.db, "branch",
-                                                      period)}
+    listed = period_cards(uow.db, "branch", period, scheme=scheme)
+    cards = {c["subject_id"]: c for c in listed}
+    board = ranking(uow.db, "branch", period, cards=listed, scheme=scheme)
+    rungs = {b["_id"]: b.get("rung") for b in by_ids(
+        uow.db, BRANCHES, cards, {"rung": 1}, session=uow.session)}
     changes = []
+    writes = []
     for entry in board["entries"]:
         card = dict(cards[entry["subject_id"]], grade=entry["grade"])
         rung, reason = domain.ladder_rung(card, scheme["ladder"])
         branch_id = entry["subject_id"]
-        current = uow.col(BRANCHES).find_one({"_id": branch_id},
-                                             session=uow.session)
-        previous = current.get("rung") if current else None
+        previous = rungs.get(branch_id)
         if previous == rung:
             continue
         change = {"from": previous, "to": rung, "period": period,
                   "reason": reason, "scheme_version": scheme["version"],
                   "at": now}
-        uow.col(BRANCHES).update_one(
+        writes.append(UpdateOne(
             {"_id": branch_id},
             {"$set": {"rung": rung, "rung_label": domain.rung_label(rung),
                       "reason": reason, "period": period, "updated_at": now},
              "$push": {"history": change}},
-            upsert=True, session=uow.session)
+            upsert=True))
         uow.emit(ev.BRANCH_RUNG_CHANGED, {
             "branch_id": branch_id, "from": previous, "to": rung,
             "from_label": domain.rung_label(previous),
             "to_label": domain.rung_label(rung), "period": period,
             "reason": reason, "scheme_version": scheme["version"]})
         changes.append(dict(change, branch_id=branch_id))
+    if writes:
+        uow.col(BRANCHES).bulk_write(writes, session=uow.session)
     return changes
 
 

@@ -40,11 +40,12 @@ class AssessmentService(SelectionEntrypoints, ServiceBase):
         return domain.month_of(moment, self.settings.timezone)
 
     def _apply(self, handler, envelope, change):
-        """One transaction: the contribution change, the cards it touches,
-        the consumed event id, the scorecard.updated events."""
+        """One transaction: the contribution change, its change added to
+        the cards it touches, the consumed event id, the scorecard.updated
+        events."""
         now = self.clock()
         self.store.transaction(
-            lambda uow: repository.recompute(uow, change(uow), now),
+            lambda uow: repository.apply_changes(uow, change(uow), now),
             consumed=(handler, envelope["event_id"]),
             correlation_id=envelope.get("correlation_id"))
 
@@ -57,8 +58,9 @@ class AssessmentService(SelectionEntrypoints, ServiceBase):
                     max_wait=0.05)
     def on_activity_logged(self, envelopes):
         """Batched: activities arrive by the thousand (a year from another
-        system), and every card a batch touches (member, branch, unit) is
-        recomputed once per batch instead of once per event."""
+        system). A batch costs a constant number of statements: its
+        contributions are inserted at once and the change of sums of every
+        card it touches (member, branch, unit) is written at once."""
         months = {}
         for envelope in envelopes:
             data = schemas.ActivityLoggedSchema().load(envelope["data"])
@@ -66,11 +68,9 @@ class AssessmentService(SelectionEntrypoints, ServiceBase):
         now = self.clock()
 
         def apply(uow, fresh):
-            keys = set()
-            for envelope in fresh:
-                keys |= repository.add_activity(
-                    uow, envelope, months[envelope["event_id"]])
-            repository.recompute(uow, keys, now)
+            changes = repository.add_activities(
+                uow, [(e, months[e["event_id"]]) for e in fresh])
+            repository.apply_changes(uow, changes, now)
 
         self.store.transaction_batch(apply, "on_activity_logged", envelopes)
 
@@ -78,7 +78,7 @@ class AssessmentService(SelectionEntrypoints, ServiceBase):
                     max_wait=0.05)
     def on_party_activity_logged(self, envelopes):
         """Batched like activities: one 三会一课 touches every attendee's
-        card, the branch's and the unit's; each is recomputed once a batch."""
+        card, the branch's and the unit's; each is written once a batch."""
         loaded = {}
         for envelope in envelopes:
             data = schemas.PartyActivityLoggedSchema().load(envelope["data"])
@@ -87,11 +87,9 @@ class AssessmentService(SelectionEntrypoints, ServiceBase):
         now = self.clock()
 
         def apply(uow, fresh):
-            keys = set()
-            for envelope in fresh:
-                party, month = loaded[envelope["event_id"]]
-                keys |= repository.add_party_activity(uow, party, month)
-            repository.recompute(uow, keys, now)
+            changes = repository.add_party_activities(
+                uow, [loaded[e["event_id"]] for e in fresh])
+            repository.apply_changes(uow, changes, now)
 
         self.store.transaction_batch(apply, "on_party_activity_logged",
                                      envelopes)

@@ -1,6 +1,8 @@
 """Scoring rules of the combined assessment as plain functions."""
 
 import copy
+import math
+import random
 
 import pytest
 
@@ -334,3 +336,171 @@ def test_default_scheme_is_a_copy():
     a["groups"]["business"]["weight"] = 0
     assert domain.DEFAULT_SCHEME["groups"]["business"]["weight"] == 25
     assert copy.deepcopy(domain.DEFAULT_SCHEME) == domain.default_scheme()
+
+
+# -- running sums ------------------------------------------------------------
+
+def test_running_sums_equal_a_replay_whatever_the_order():
+    """KPI values are floats: kept to SUM_DECIMALS decimals, a sum kept by
+    adding and taking away figures in any order equals the sum of the final
+    figures from scratch, exactly."""
+    rng = random.Random(11)
+    values = [0.1, 0.2, 0.7, 1 / 3, 2 / 3, 123456.789012, 1e6 + 0.123456,
+              99.99, 0.000001, 3.14159265358979, -2.5, 1e8 / 7]
+    for _ in range(200):
+        final = {}
+        running = domain.zero_sums()
+        for step in range(rng.randrange(1, 30)):
+            key = f"kpi:{rng.randrange(8)}"
+            before = final.get(key)
+            after = None if rng.random() < 0.2 else {
+                "_id": key, "kind": "kpi",
+                "figures": domain.kpi_figures(rng.choice(values))}
+            domain.add_sums(running, domain.figures_change(
+                domain.contribution_figures(before, "unit", "u")
+                if before else {},
+                domain.contribution_figures(after, "unit", "u")
+                if after else {}))
+            if after is None:
+                final.pop(key, None)
+            else:
+                final[key] = after
+        replayed = domain.sums_of(list(final.values()), "unit", "u")
+        assert running == replayed
+        assert domain.metrics_of(running) == domain.metrics_of(replayed)
+
+
+def test_figures_change_is_after_minus_before():
+    assert domain.figures_change(domain.rating_figures(2),
+                                 domain.rating_figures(2, True)) == {
+        "rating_count": 0, "rating_sum": 0, "good_count": 0, "bad_count": 0,
+        "rectified_count": 1}
+    assert domain.figures_change({"kpi_sum": 0.3, "kpi_count": 1}, {}) == {
+        "kpi_sum": -0.3, "kpi_count": -1}
+
+
+# -- ranking speed without changing its results ------------------------------
+
+def reference_rank(cards):
+    """The rule as first written: sort by (tie key, id), copy each card."""
+    ordered = sorted(cards, key=lambda c: (domain.tie_key(c),
+                                           str(c["subject_id"])))
+    ranked, previous = [], None
+    for position, c in enumerate(ordered, start=1):
+        k = domain.tie_key(c)
+        ranked.append(dict(c, rank=ranked[-1]["rank"] if ranked
+                           and k == previous else position))
+        previous = k
+    return ranked
+
+
+def reference_quotas(ranked, bands, quotas):
+    order = [b["grade"] for b in sorted(bands, key=lambda b: -b["min"])]
+    graded = [dict(c, grade=domain.band_of(c["total"], bands),
+                   band_grade=domain.band_of(c["total"], bands),
+                   demoted=False) for c in ranked]
+    for position, grade in enumerate(order):
+        if grade not in quotas:
+            continue
+        allowed = math.floor(quotas[grade] * len(graded) + 1e-9)
+        by_rank = {}
+        for c in graded:
+            if c["grade"] == grade:
+                by_rank.setdefault(c["rank"], []).append(c)
+        kept, full = 0, False
+        for value in sorted(by_rank):
+            tie = by_rank[value]
+            if not full and kept + len(tie) <= allowed:
+                kept += len(tie)
+                continue
+            full = True
+            for c in tie:
+                if position + 1 < len(order):
+                    c["grade"] = order[position + 1]
+                c["demoted"] = True
+                c["demotion_reason"] = (
+                    f"{grade}名额为 {quotas[grade]:.0%}（{allowed} 名），"
+                    f"按排名顺延为{c['grade']}")
+    return graded
+
+
+BANDS = [domain.DEFAULT_SCHEME["bands"],
+         [{"grade": "A", "min": 85, "max": 100},
+          {"grade": "B", "min": 70, "max": 85},
+          {"grade": "C", "min": 60, "max": 70},
+          {"grade": "D", "min": 0, "max": 60}],
+         # out of order, with a gap (60..70 has no band)
+         [{"grade": "B", "min": 70, "max": 85},
+          {"grade": "A", "min": 85, "max": 100},
+          {"grade": "D", "min": 0, "max": 60}]]
+
+
+def random_cards(rng, n):
+    def score():
+        return rng.choice([0, 50, 80, 90, 100, 75, 60, 89.99,
+                           rng.randrange(0, 10001) / 100])
+    return [{"subject_id": rng.choice([f"m{i}", f"x{rng.randrange(99)}-{i}"]),
+             "total": score(), "groups": {
+                 "satisfaction": {"score": rng.choice([None, score()])},
+                 "four_services": {"score": score()}}}
+            for i in range(n)]
+
+
+@pytest.mark.parametrize("packed", [False, True])
+def test_rank_and_quotas_give_what_the_rule_gives(packed):
+    rng = random.Random(5 if packed else 6)
+    for _ in range(300):
+        cards = random_cards(rng, rng.choice([1, 2, 3, 7, 40, 300]))
+        if rng.random() < 0.3:
+            cards.sort(key=lambda c: c["subject_id"])
+        bands = rng.choice(BANDS)
+        quotas = {b["grade"]: rng.choice([0, 0.1, 0.15, 0.5, 1])
+                  for b in rng.sample(bands, rng.randrange(len(bands) + 1))}
+        expected = reference_quotas(reference_rank(copy.deepcopy(cards)),
+                                    bands, quotas)
+        mine = copy.deepcopy(cards)
+        if packed:
+            for c in mine:
+                c["rank_key"] = domain.rank_key(c)
+        ranked = domain.rank(mine)
+        graded = domain.apply_quotas(ranked, bands, quotas)
+        for c in graded:
+            c.pop("rank_key", None)
+        assert graded == expected
+        # a plain list (no columns remembered) grades alike
+        again = domain.apply_quotas(list(domain.rank(copy.deepcopy(cards))),
+                                    bands, quotas)
+        assert again == expected
+
+
+def test_rank_keeps_its_rule_for_other_keys():
+    rows = [{"subject_id": s, "composite": c, "resolution_rate": r,
+             "response_rate": 1} for s, c, r in
+            (("b", 80, 50), ("a", 80, 50), ("c", 90, 10), ("d", 80, 60))]
+    ranked = domain.rank(rows, key=domain.rates_key)
+    assert [(r["subject_id"], r["rank"]) for r in ranked] == [
+        ("c", 1), ("d", 2), ("a", 3), ("b", 3)]
+
+
+def test_rank_grades_the_cards_in_place():
+    cards = [card("a", 95), card("b", 91), card("c", 50)]
+    ranked = domain.rank(cards)
+    graded = domain.apply_quotas(ranked, domain.DEFAULT_SCHEME["bands"], {})
+    assert [c["subject_id"] for c in graded] == ["a", "b", "c"]
+    assert graded[0] is cards[0] and cards[2]["rank"] == 3
+    assert cards[1]["grade"] == "优秀" and cards[2]["grade"] == "较差"
+
+
+def test_rank_key_packs_the_tie_key():
+    s = scheme()
+    cards = []
+    for sums in (full_sums(), {k: 0 for k in domain.SUMS}):
+        cards.append(domain.scorecard(sums, s))
+    assert all(isinstance(c["rank_key"], int) for c in cards)
+    assert (cards[0]["rank_key"] > cards[1]["rank_key"]) == (
+        domain.tie_key(cards[0]) < domain.tie_key(cards[1]))
+    assert domain.rank_key(card("a", 90.5, 80.25, 70)) == (
+        (9050 * 10001 + 8025) * 10001 + 7000)
+    # not two decimals, or out of 0..100: no key (ranked from the scores)
+    assert domain.rank_key(card("a", 0.1 + 0.2)) is None
+    assert domain.rank_key(card("a", 100.5)) is None

@@ -67,8 +67,9 @@ def test_party_activity_month_is_local_time():
     (apply, handler, _), _ = worker.store.transaction_batch.call_args
     assert handler == "on_party_activity_logged"
     uow = mock.Mock()
-    with mock.patch("services.assessment.repository.add_party_activity",
-                    return_value=set()) as add, \
-            mock.patch("services.assessment.repository.recompute"):
+    with mock.patch("services.assessment.repository.add_party_activities",
+                    return_value=None) as add, \
+            mock.patch("services.assessment.repository.apply_changes"):
         apply(uow, [envelope])
-    assert add.call_args.args[2] == "2026-11"  # 01:30 on 1 Nov, Beijing
+    [(_, month)] = add.call_args.args[1]
+    assert month == "2026-11"  # 01:30 on 1 Nov, Beijing
