@@ -67,8 +67,8 @@ INDEXES = {
     CAMPAIGNS: [IndexModel([("starts_on", DESCENDING)], name="by_start")],
     PENDING_UPDATES: [IndexModel([("demand_id", ASCENDING), ("at", ASCENDING)],
                                  name="by_demand")],
-    RECEIPTS: [IndexModel([("source", ASCENDING), ("event_id", ASCENDING)],
-                          unique=True, name="one_receipt_per_event")],
+    # Receipts need no index of their own: the _id is "source:event_id",
+    # unique by construction, and every look-up is by _id.
 }
 
 # Filters of the staff lists -> the stored field (indexed above).
