@@ -380,14 +380,15 @@ class ConfirmingPublisher:
         self._settle(delivery_tag, multiple)
 
     def publish(self, exchange, envelopes, timeout=CONFIRM_TIMEOUT,
-                **properties):
+                declare=True, **properties):
         """Publish ``envelopes`` (routing key: their type) and return once
         the broker confirmed them all; ``properties`` go to every message
-        (e.g. ``user_id``)."""
+        (e.g. ``user_id``). ``declare=False`` for a sender that may only
+        write to an existing exchange (an ingest user)."""
         if not envelopes:
             return
         conn, channel = self._open()
-        if exchange.name not in self._declared:
+        if declare and exchange.name not in self._declared:
             exchange(channel).declare()
             self._declared.add(exchange.name)
         producer = Producer(channel)
