@@ -16,7 +16,7 @@ from eventlet.queue import Empty, LightQueue
 from kombu import Connection, Producer
 from nameko.extensions import DependencyProvider
 from pymongo import ASCENDING, IndexModel, MongoClient
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import DuplicateKeyError, OperationFailure
 
 from sifuwu import events as ev
 from sifuwu import wiring
@@ -56,11 +56,46 @@ def database_name(settings, service_name):
     return f"{settings.db_prefix}{service_name}"
 
 
+# IndexOptionsConflict, IndexKeySpecsConflict: an index of an older version
+# of the code has the same keys under another name, or the same name with
+# other keys or options.
+INDEX_CONFLICTS = (85, 86)
+
+
 def ensure_indexes(db, indexes):
-    """Create every index; creating an existing one is a no-op."""
+    """Create every index; creating an existing one is a no-op. An index
+    the code now defines differently (renamed, other keys or options)
+    replaces the old one."""
     for collection, models in indexes.items():
-        if models:
+        if not models:
+            continue
+        try:
             db[collection].create_indexes(models)
+        except OperationFailure as exc:
+            if exc.code not in INDEX_CONFLICTS:
+                raise
+            for model in models:
+                _ensure_index(db[collection], model)
+
+
+def _ensure_index(col, model):
+    try:
+        col.create_indexes([model])
+        return
+    except OperationFailure as exc:
+        if exc.code not in INDEX_CONFLICTS:
+            raise
+    spec = model.document
+    keys = list(spec["key"].items())
+    for existing in col.list_indexes():
+        if existing["name"] == "_id_":
+            continue
+        if existing["name"] == spec["name"] or \
+                list(existing["key"].items()) == keys:
+            log.warning("replacing index %s.%s (now %s %s)", col.name,
+                        existing["name"], spec["name"], keys)
+            col.drop_index(existing["name"])
+    col.create_indexes([model])
 
 
 class UnitOfWork:

@@ -123,3 +123,30 @@ def test_publisher_waits_for_confirms_and_reconnects(service_config):
         publisher.close()
     assert [b["data"]["n"] for b in drain(amqp_uri, queue)] == \
         list(range(300)) + list(range(5))
+
+
+def test_indexes_of_an_older_version_are_replaced(mongo, service_config):
+    """A renamed index (same keys) and a redefined one (same name) do not
+    stop a service from starting: the code's definition wins."""
+    from pymongo import ASCENDING, DESCENDING, IndexModel
+
+    from sifuwu.store import ensure_indexes
+
+    db = mongo[f"{service_config['SIFUWU_DB_PREFIX']}indexprobe"]
+    db.things.create_index([("unit_id", ASCENDING), ("at", DESCENDING)],
+                           name="by_unit")
+    db.things.create_index([("kind", ASCENDING)], name="by_kind")
+    wanted = {"things": [
+        IndexModel([("unit_id", ASCENDING), ("at", DESCENDING)],
+                   name="by_unit_id"),
+        IndexModel([("kind", ASCENDING), ("at", DESCENDING)],
+                   name="by_kind"),
+        IndexModel([("at", DESCENDING)], name="by_time")]}
+    ensure_indexes(db, wanted)
+    ensure_indexes(db, wanted)  # and again: nothing to do
+    found = {i["name"]: list(i["key"].items())
+             for i in db.things.list_indexes()}
+    assert found == {"_id_": [("_id", 1)],
+                     "by_unit_id": [("unit_id", 1), ("at", -1)],
+                     "by_kind": [("kind", 1), ("at", -1)],
+                     "by_time": [("at", -1)]}
