@@ -164,11 +164,46 @@ def parse_rate(spec, default):
 
 
 def rate_key(secret, scope, value):
-    """The store key of a rate-limit counter: a keyed hash, so addresses
-    and tokens are not kept in clear."""
+    """The key of a rate-limit counter: a keyed hash, so addresses and
+    tokens are not kept in clear, not even in memory."""
     digest = hmac.new(secret.encode(), f"{scope}:{value}".encode(),
                       hashlib.sha256).hexdigest()[:32]
     return f"{scope}:{digest}"
+
+
+class RateCounter:
+    """Fixed-window counters kept in process memory (one per service
+    instance): ``hit`` counts one request and says whether it is within
+    the limit. No I/O: the caller passes ``now``.
+
+    Once more than ``max_keys`` counters are held, windows that are over
+    are dropped, and if a flood of distinct keys keeps more than half of
+    ``max_keys`` alive, the least recently hit ones too (memory stays
+    bounded; those keys start afresh)."""
+
+    def __init__(self, max_keys=100_000):
+        self.max_keys = max_keys
+        self._counts = {}  # (key, window seconds) -> (window index, count)
+
+    def __len__(self):
+        return len(self._counts)
+
+    def hit(self, key, now, limit, window_seconds):
+        index = int(now.timestamp()) // window_seconds  # as rate_window
+        slot = (key, window_seconds)
+        held = self._counts.pop(slot, None)
+        count = held[1] + 1 if held is not None and held[0] == index else 1
+        self._counts[slot] = (index, count)  # newest last
+        if len(self._counts) > self.max_keys:
+            self._prune(int(now.timestamp()))
+        return count <= limit
+
+    def _prune(self, epoch):
+        live = [(slot, held) for slot, held in self._counts.items()
+                if (held[0] + 1) * slot[1] > epoch]
+        # keep at most half, the most recently hit: the next prune is at
+        # least max_keys / 2 hits away
+        self._counts = dict(live[-max(1, self.max_keys // 2):])
 
 
 # -- CSRF (signed double-submit) ------------------------------------------

@@ -1,6 +1,7 @@
 """Persistence of the feedback service: invitations, ratings, rectifications
-(整改), appeals (申诉), recommendations (推荐典型), objections (异议), the
-public board's read model (公示) and rate-limit counters.
+(整改), appeals (申诉), recommendations (推荐典型), objections (异议) and the
+public board's read model (公示). (Rate-limit counters live in memory: see
+``domain.RateCounter``.)
 
 Every write that other services must hear about stages its event in the same
 transaction (``uow.emit``). Contact details are sealed (encrypted) at rest;
@@ -23,7 +24,6 @@ APPEALS = "appeals"
 RECOMMENDATIONS = "recommendations"
 OBJECTIONS = "objections"
 PUBLICITY = "publicity"
-RATE_LIMITS = "rate_limits"
 
 INDEXES = {
     INVITATIONS: [IndexModel([("subject_id", ASCENDING)], unique=True,
@@ -59,8 +59,6 @@ INDEXES = {
                    name="by_campaign_status"),
     ],
     PUBLICITY: [IndexModel([("ends_on", ASCENDING)], name="by_end")],
-    RATE_LIMITS: [IndexModel([("expires_at", ASCENDING)], name="rate_ttl",
-                             expireAfterSeconds=0)],
 }
 
 ALREADY_RATED = "该服务已评价，感谢您的参与"
@@ -74,41 +72,71 @@ def issue_invitation(uow, *, subject_type, subject_id, contact, subject,
     """Invite the person in ``contact`` ({name, phone}) to rate one subject
     (一事一评). ``subject`` carries member_id, member_name, unit_id,
     branch_id, category. Returns None when the subject already has one."""
-    if uow.col(INVITATIONS).find_one({"subject_id": subject_id},
-                                     session=uow.session):
-        return None
-    sealer = Sealer(secret)
-    invitation_id = ev.new_id()
-    invitation = {
-        "_id": invitation_id,
-        "subject_type": subject_type,
-        "subject_id": subject_id,
-        "member_id": subject.get("member_id"),
-        "member_name": subject.get("member_name"),
-        "unit_id": subject.get("unit_id"),
-        "branch_id": subject.get("branch_id"),
-        "category": subject.get("category"),
-        "recipient_name_enc": (sealer.seal(contact["name"])
-                               if contact.get("name") else None),
-        "recipient_phone_enc": sealer.seal(contact["phone"]),
-        "recipient_hash": contact_hash(secret, contact["phone"]),
-        "status": domain.ISSUED,
-        "issued_at": now,
-        "expires_at": domain.invitation_expiry(now, days),
-    }
-    uow.col(INVITATIONS).insert_one(invitation, session=uow.session)
-    token = signer.dumps(invitation_id)
-    uow.emit(ev.INVITATION_ISSUED, {
-        "invitation_id": invitation_id,
-        "subject_type": subject_type,
-        "subject_id": subject_id,
-        "link": f"{base_url}/f/{token}",
-        # The phone travels only to notify, which delivers the link.
-        "recipient": {"name": contact.get("name"), "phone": contact["phone"]},
-        "member_name": subject.get("member_name"),
-        "expires_at": invitation["expires_at"].isoformat(),
-    }, correlation_id=correlation_id or subject_id)
+    [invitation] = issue_invitations(
+        uow, [{"subject_type": subject_type, "subject_id": subject_id,
+               "contact": contact, "subject": subject,
+               "correlation_id": correlation_id}],
+        secret=secret, signer=signer, base_url=base_url, now=now, days=days)
     return invitation
+
+
+def issue_invitations(uow, wanted, *, secret, signer, base_url, now,
+                      days=domain.INVITATION_DAYS):
+    """Batch form of ``issue_invitation``: ``wanted`` is a list of
+    {subject_type, subject_id, contact, subject, correlation_id}. Three
+    statements whatever the size: one read of the subjects already invited
+    ($in), one insert_many, and the events go out with the outbox. Returns
+    one invitation per entry, None where the subject already has one (in the
+    store or earlier in ``wanted``)."""
+    col = uow.col(INVITATIONS)
+    ids = list({item["subject_id"] for item in wanted})
+    invited = {doc["subject_id"] for doc in col.find(
+        {"subject_id": {"$in": ids}}, {"subject_id": 1},
+        session=uow.session)} if ids else set()
+    sealer = Sealer(secret)
+    expires_at = domain.invitation_expiry(now, days)
+    issued, new = [], []
+    for item in wanted:
+        subject_id = item["subject_id"]
+        if subject_id in invited:
+            issued.append(None)
+            continue
+        invited.add(subject_id)
+        contact, subject = item["contact"], item["subject"]
+        invitation = {
+            "_id": ev.new_id(),
+            "subject_type": item["subject_type"],
+            "subject_id": subject_id,
+            "member_id": subject.get("member_id"),
+            "member_name": subject.get("member_name"),
+            "unit_id": subject.get("unit_id"),
+            "branch_id": subject.get("branch_id"),
+            "category": subject.get("category"),
+            "recipient_name_enc": (sealer.seal(contact["name"])
+                                   if contact.get("name") else None),
+            "recipient_phone_enc": sealer.seal(contact["phone"]),
+            "recipient_hash": contact_hash(secret, contact["phone"]),
+            "status": domain.ISSUED,
+            "issued_at": now,
+            "expires_at": expires_at,
+        }
+        new.append(invitation)
+        issued.append(invitation)
+        token = signer.dumps(invitation["_id"])
+        uow.emit(ev.INVITATION_ISSUED, {
+            "invitation_id": invitation["_id"],
+            "subject_type": invitation["subject_type"],
+            "subject_id": subject_id,
+            "link": f"{base_url}/f/{token}",
+            # The phone travels only to notify, which delivers the link.
+            "recipient": {"name": contact.get("name"),
+                          "phone": contact["phone"]},
+            "member_name": subject.get("member_name"),
+            "expires_at": expires_at.isoformat(),
+        }, correlation_id=item.get("correlation_id") or subject_id)
+    if new:
+        col.insert_many(new, session=uow.session)
+    return issued
 
 
 def find_invitation(db, invitation_id):
@@ -133,17 +161,23 @@ def find_open_invitation(db, invitation_id, now, session=None):
 
 # -- ratings ------------------------------------------------------------------
 
-def submit_rating(uow, invitation_id, data, now, *, timezone="Asia/Shanghai"):
+def submit_rating(uow, invitation, data, now, *, timezone="Asia/Shanghai"):
     """Use the invitation once, store the rating, stage ``feedback.submitted``;
-    a bad review opens a rectification, a recommendation is recorded."""
-    invitation = find_open_invitation(uow.db, invitation_id, now,
-                                      session=uow.session)
-    claimed = uow.col(INVITATIONS).find_one_and_update(
-        {"_id": invitation_id, "status": domain.ISSUED},
+    a bad review opens a rectification, a recommendation is recorded.
+
+    ``invitation`` is as ``find_open_invitation`` read it at ``now``, before
+    the transaction (what a rating copies from it never changes once
+    issued). The transaction marks it used by id and inserts the rating:
+    the unique index on the rating's invitation (and the write conflict on
+    the invitation) let exactly one of concurrent submissions commit; the
+    others get "already rated". (A guard such as ``status: issued`` in the
+    update's filter would make SecantusDB scan the collection.)"""
+    marked = uow.col(INVITATIONS).update_one(
+        {"_id": invitation["_id"]},
         {"$set": {"status": domain.USED, "used_at": now}},
         session=uow.session)
-    if claimed is None:
-        raise Conflict(ALREADY_RATED, code="already_rated")
+    if marked.matched_count != 1:
+        raise NotFound("评价链接无效", code="invalid_link")
     return record_rating(uow, invitation, data, now, timezone=timezone)
 
 
@@ -165,12 +199,13 @@ def apply_default_rating(uow, invitation_id, now, working_days, *,
     if domain.add_working_days(invitation["issued_at"], working_days,
                                timezone) > now:
         return None
-    claimed = uow.col(INVITATIONS).find_one_and_update(
-        {"_id": invitation_id, "status": domain.ISSUED},
+    # by id: read and written in this transaction, and the rating's unique
+    # index (Conflict when rated meanwhile), keep a concurrent submission
+    # from rating it too
+    uow.col(INVITATIONS).update_one(
+        {"_id": invitation_id},
         {"$set": {"status": domain.USED, "used_at": now, "defaulted": True}},
         session=uow.session)
-    if claimed is None:
-        return None
     return record_rating(uow, invitation, {"rating": domain.DEFAULT_LEVEL},
                          now, timezone=timezone, defaulted=True)
 
@@ -668,21 +703,3 @@ def objector_contact(objection, secret):
     return {"name": (sealer.open(objection["objector_name_enc"])
                      if objection.get("objector_name_enc") else None),
             "phone": sealer.open(objection["objector_phone_enc"])}
-
-
-# -- rate limits -----------------------------------------------------------------
-
-def hit(db, key, now, limit, window_seconds):
-    """Count one request in the fixed window; True while within ``limit``."""
-    index, end = domain.rate_window(now, window_seconds)
-    doc_id = f"{key}:{window_seconds}:{index}"
-    for _ in range(3):
-        try:
-            doc = db[RATE_LIMITS].find_one_and_update(
-                {"_id": doc_id}, {"$inc": {"count": 1},
-                                  "$setOnInsert": {"expires_at": end}},
-                upsert=True, return_document=ReturnDocument.AFTER)
-            return doc["count"] <= limit
-        except DuplicateKeyError:  # two first hits raced on the upsert
-            continue
-    return False

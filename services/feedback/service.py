@@ -4,12 +4,25 @@ Public (recipients, on a phone): ``/f/<token>`` rating pages,
 ``/publicity`` board with the objection form, and their JSON equivalents.
 Staff (bearer token): rectifications, appeals, objections, recommendations.
 
-Rate limits (fixed windows, counted in the store so every replica shares
-them; ``429`` when exceeded): per client address 60 submissions a minute
-(``SIFUWU_FEEDBACK_RATE_ADDRESS``, "count/seconds") and per invitation token
-20 attempts an hour (``SIFUWU_FEEDBACK_RATE_TOKEN``). Behind one reverse
-proxy set ``SIFUWU_FEEDBACK_TRUST_FORWARDED=1`` to count the address it
-forwards. Addresses and tokens are stored only as keyed hashes.
+Rate limits (fixed windows; ``429`` when exceeded): per client address 60
+submissions a minute (``SIFUWU_FEEDBACK_RATE_ADDRESS``, "count/seconds") and
+per invitation token 20 attempts an hour (``SIFUWU_FEEDBACK_RATE_TOKEN``).
+Behind one reverse proxy set ``SIFUWU_FEEDBACK_TRUST_FORWARDED=1`` to count
+the address it forwards. The counters live in each instance's memory (no
+store statement per request), keyed by keyed hashes of addresses and tokens:
+with N feedback instances behind a balancer the effective limit is up to N
+times the configured one, and a restart starts the windows afresh. The
+token limit is a nuisance brake only: tokens are signed, so they cannot be
+guessed anyway, and a link is single-use whatever the limits.
+
+A rating is one read of the invitation by id (an invalid, used or expired
+link is refused there), then one short transaction: the invitation marked
+used by id, the rating inserted (its unique index on the invitation lets
+one of concurrent submissions through), the events written to the outbox
+in one statement, the commit. On SecantusDB every statement inside a
+transaction passes one server-wide lock, and a filter of an id plus other
+conditions scans the collection: hence the read outside and the update by
+id alone.
 """
 
 import functools
@@ -28,17 +41,24 @@ from werkzeug.wrappers import Response
 
 from sifuwu import events as ev
 from sifuwu.auth import bearer_identity
+from sifuwu.batch import batch_consumes
 from sifuwu.consumer import consumes
-from sifuwu.errors import DomainError, Forbidden, TooManyRequests
+from sifuwu.errors import Conflict, DomainError, Forbidden, TooManyRequests
 from sifuwu.service import ServiceBase
 from sifuwu.web import http, json_response, load_body, read_json
 from services.feedback import domain, repository, schemas
+from services.feedback.dependencies import RateLimits
 
 log = logging.getLogger(__name__)
 
 TEMPLATES = jinja2.Environment(
     loader=jinja2.PackageLoader("services.feedback", "templates"),
     autoescape=True)
+
+# The rating path's schemas, built once (building one costs more than
+# using it; marshmallow schemas keep no state between loads).
+SUBMIT_SCHEMA = schemas.FeedbackSubmitSchema()
+RATING_SCHEMA = schemas.RatingSchema()
 
 CSRF_COOKIE = "sfw_csrf"
 SWEEP_SECONDS = 60
@@ -110,6 +130,8 @@ class FeedbackService(ServiceBase):
     name = "feedback"
     indexes = repository.INDEXES
 
+    rate_limits = RateLimits()
+
     # -- settings -----------------------------------------------------------
 
     def _setting(self, key, default):
@@ -134,23 +156,24 @@ class FeedbackService(ServiceBase):
     # -- safety helpers ---------------------------------------------------------
 
     def _limit(self, request, token=None):
-        """Fixed-window rate limits per address and per token (429).
-        Counted before validation, so invalid attempts count too."""
+        """Fixed-window rate limits per address and per token (429), in
+        this instance's memory. Counted before validation, so invalid
+        attempts count too."""
         secret, now = self.settings.secret, self.clock()
-        db = self.store.db
+        counter = self.rate_limits
         count, window = domain.parse_rate(
             self._setting("SIFUWU_FEEDBACK_RATE_ADDRESS", ""),
             domain.RATE_PER_ADDRESS)
         address = self._client_address(request)
-        if not repository.hit(db, domain.rate_key(secret, "addr", address),
-                              now, count, window):
+        if not counter.hit(domain.rate_key(secret, "addr", address), now,
+                           count, window):
             raise TooManyRequests(f"提交过于频繁，请 {window} 秒后再试")
         if token and isinstance(token, str):
             count, window = domain.parse_rate(
                 self._setting("SIFUWU_FEEDBACK_RATE_TOKEN", ""),
                 domain.RATE_PER_TOKEN)
-            if not repository.hit(db, domain.rate_key(secret, "token", token),
-                                  now, count, window):
+            if not counter.hit(domain.rate_key(secret, "token", token), now,
+                               count, window):
                 raise TooManyRequests("该链接提交次数过多，请稍后再试")
 
     def _client_address(self, request):
@@ -220,14 +243,42 @@ class FeedbackService(ServiceBase):
             consumed=(handler, envelope["event_id"]),
             correlation_id=envelope.get("correlation_id"))
 
-    @consumes("activity", ev.ACTIVITY_LOGGED)
-    def on_activity_logged(self, envelope):
-        """A service activity with a recipient phone gets an invitation."""
-        activity = schemas.ActivityLoggedSchema().load(envelope["data"])
-        if not activity["recipient"].get("phone"):
+    @batch_consumes("activity", ev.ACTIVITY_LOGGED, max_batch=200,
+                    max_wait=0.05)
+    def on_activity_logged(self, envelopes):
+        """A service activity with a recipient phone gets an invitation.
+
+        Batched: activities arrive by the thousand. A batch is one
+        transaction of a constant number of statements (the dedupe read,
+        the consumed ids, one read of the subjects already invited, one
+        insert of the invitations, the outbox, the commit); a batch without
+        phones costs none. An invalid event fails the batch, which is then
+        replayed one event at a time so only that one is dead-lettered."""
+        schema = schemas.ActivityLoggedSchema()
+        wanted = {}
+        for envelope in envelopes:
+            activity = schema.load(envelope["data"])
+            if activity["recipient"].get("phone"):
+                wanted[envelope["event_id"]] = activity
+        if not wanted:
             return
-        self._invite(envelope, "on_activity_logged", domain.SUBJECT_ACTIVITY,
-                     activity["activity_id"], activity["recipient"], activity)
+        settings = self.settings
+        now, signer = self.clock(), self.signer
+
+        def apply(uow, fresh):
+            repository.issue_invitations(uow, [{
+                "subject_type": domain.SUBJECT_ACTIVITY,
+                "subject_id": wanted[env["event_id"]]["activity_id"],
+                "contact": wanted[env["event_id"]]["recipient"],
+                "subject": wanted[env["event_id"]],
+                "correlation_id": env.get("correlation_id")}
+                for env in fresh],
+                secret=settings.secret, signer=signer,
+                base_url=settings.feedback_base_url, now=now)
+
+        self.store.transaction_batch(
+            apply, "on_activity_logged",
+            [env for env in envelopes if env["event_id"] in wanted])
 
     @consumes("activity", ev.DEMAND_STATUS_CHANGED)
     def on_demand_status_changed(self, envelope):
@@ -296,10 +347,13 @@ class FeedbackService(ServiceBase):
         applied = 0
         for invitation_id in repository.default_candidates(self.store.db,
                                                            now, days):
-            rating = self.store.transaction(
-                lambda uow, iid=invitation_id:
-                    repository.apply_default_rating(uow, iid, now, days,
-                                                    timezone=timezone))
+            try:
+                rating = self.store.transaction(
+                    lambda uow, iid=invitation_id:
+                        repository.apply_default_rating(uow, iid, now, days,
+                                                        timezone=timezone))
+            except Conflict:  # rated by its recipient meanwhile
+                rating = None
             applied += rating is not None
         if applied:
             log.info("default ratings applied: %d", applied)
@@ -308,12 +362,17 @@ class FeedbackService(ServiceBase):
     # -- ratings -----------------------------------------------------------------
 
     def _submit(self, token, data):
+        """The invitation is read before the transaction (an invalid, used
+        or expired link is refused without one); the transaction claims it
+        and stores the rating: three statements and the commit."""
         invitation_id = self.invitation_id(token)
         now = self.clock()
+        invitation = repository.find_open_invitation(self.store.db,
+                                                     invitation_id, now)
         timezone = self.settings.timezone
         return self.store.transaction(
-            lambda uow: repository.submit_rating(uow, invitation_id, data,
-                                                 now, timezone=timezone))
+            lambda uow: repository.submit_rating(uow, invitation, data, now,
+                                                 timezone=timezone))
 
     @http("POST", "/api/v1/feedback")
     def submit_feedback(self, request):
@@ -322,9 +381,9 @@ class FeedbackService(ServiceBase):
         if not isinstance(payload, dict):
             raise ValidationError({"body": ["请求体须为 JSON 对象"]})
         self._limit(request, payload.get("token"))
-        data = schemas.FeedbackSubmitSchema().load(payload)
+        data = SUBMIT_SCHEMA.load(payload)
         rating = self._submit(data["token"], data)
-        return json_response(schemas.RatingSchema().dump(rating), status=201)
+        return json_response(RATING_SCHEMA.dump(rating), status=201)
 
     def _rate_page(self, request, token, invitation, status=200, error=None,
                    form=None):
@@ -368,7 +427,7 @@ class FeedbackService(ServiceBase):
         try:
             self._limit(request, token)
             self._check_csrf(request, self._purpose(token))
-            loaded = schemas.FeedbackSubmitSchema().load(data)
+            loaded = SUBMIT_SCHEMA.load(data)
             rating = self._submit(token, loaded)
         except ValidationError as exc:
             try:

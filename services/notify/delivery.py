@@ -5,9 +5,24 @@ life of the service; ``send`` claims a due message (guarded), decrypts the
 address, calls the adapter and records the outcome (guarded). ``sweep`` sends
 every message that is due: new ones held by quiet hours, retries whose backoff
 has passed, and ones stuck in ``created`` or ``sending``.
+
+Sending works in chunks of ``SEND_CHUNK`` messages: one claim of the chunk
+(two statements), the adapter calls side by side, ``SEND_CONCURRENCY`` at a
+time (each message still goes out on its own, under its id as the gateway
+reference), then one bulk write of the outcomes; a single message takes the
+same path. A message is sent only by the sender that claimed it, and a
+sender that dies between the gateway call and the record leaves it in
+``sending`` until its lease has passed, when the sweeper sends it again
+under the same reference. A chunk takes at most three times one message's
+worst case (two SMS providers timing out: 10 s), far inside the lease
+(120 s): a claimed message is never still waiting for its send when the
+sweeper may take it over.
 """
 
 import logging
+import uuid
+
+import eventlet
 
 from sifuwu.privacy import Sealer
 from services.notify import channels as ch
@@ -15,6 +30,9 @@ from services.notify import domain, repository
 from services.notify.planning import log_line
 
 log = logging.getLogger(__name__)
+
+SEND_CHUNK = 25  # messages claimed and recorded together
+SEND_CONCURRENCY = 10  # of a chunk's messages, at most this many in flight
 
 
 class Dispatcher:
@@ -38,35 +56,52 @@ class Dispatcher:
     def send(self, db, message_id, now, *, secret):
         """Try to deliver one message now; returns the updated message, or
         None when it is not due or another sender holds it."""
-        message = repository.claim(db, message_id, now)
-        if message is None:
-            return None
+        sent = self.send_due(db, [message_id], now, secret=secret)
+        return sent[0] if sent else None
+
+    def _deliver(self, db, message, now, secret):
+        """The adapter's outcome for a claimed message (never raises)."""
         adapter = self.adapters.get(message["channel"])
         try:
             address = Sealer(secret).open(message["to_enc"]) \
                 if message.get("to_enc") else None
             if adapter is None:
-                outcome = ch.Outcome.technical(
+                return ch.Outcome.technical(
                     None, f"no adapter for {message['channel']}")
-            else:
-                outcome = adapter.send(ch.Delivery(
-                    message, address, now, board=repository.board_sink(db)))
+            return adapter.send(ch.Delivery(
+                message, address, now, board=repository.board_sink(db)))
         except Exception as exc:  # noqa: BLE001 - recorded on the message
-            log.exception("adapter failed on %s", message_id)
-            outcome = ch.Outcome.technical(
+            log.exception("adapter failed on %s", message["_id"])
+            return ch.Outcome.technical(
                 None, f"{type(exc).__name__}: {exc}"[:300])
-        updated = repository.finish(
-            db, message, outcome, now,
+
+    def send_due(self, db, ids, now, *, secret):
+        """Send the messages among ``ids`` that are due at ``now``; returns
+        the updated ones, in the order of ``ids``."""
+        ids = list(dict.fromkeys(ids))
+        sent = []
+        for start in range(0, len(ids), SEND_CHUNK):
+            sent += self._send_chunk(db, ids[start:start + SEND_CHUNK], now,
+                                     secret)
+        order = {message_id: n for n, message_id in enumerate(ids)}
+        return sorted(sent, key=lambda m: order[m["_id"]])
+
+    def _send_chunk(self, db, ids, now, secret):
+        claimed = repository.claim_many(db, ids, now, uuid.uuid4().hex)
+        if not claimed:
+            return []
+        pool = eventlet.GreenPool(min(len(claimed), SEND_CONCURRENCY))
+        outcomes = list(pool.imap(
+            lambda message: self._deliver(db, message, now, secret),
+            claimed))
+        updated = repository.finish_many(
+            db, list(zip(claimed, outcomes)), now,
             max_attempts=self.config.max_attempts,
             retry_base=self.config.retry_base,
             retry_cap=self.config.retry_cap)
-        log.info("%s via %s", log_line(updated), outcome.provider)
+        for message in updated:
+            log.info("%s via %s", log_line(message), message.get("provider"))
         return updated
-
-    def send_due(self, db, ids, now, *, secret):
-        """Send the messages among ``ids`` that are due at ``now``."""
-        return [m for m in (self.send(db, i, now, secret=secret) for i in ids)
-                if m is not None]
 
     def sweep(self, db, now, *, secret, limit=100):
         """Re-send everything due: returns the messages attempted."""

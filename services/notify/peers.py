@@ -50,6 +50,14 @@ class Recorder:
             self.received.append(item)
 
 
+class PeerServer(ThreadingHTTPServer):
+    """A threading HTTP server with a listen backlog fit for a gateway:
+    socketserver's default of 5 makes the kernel drop connection attempts
+    beyond that, which a sender sees as one-second stalls."""
+
+    request_queue_size = 128
+
+
 def control_handler(recorder, on_request=None):
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -118,8 +126,8 @@ def run_http(port):
         return 200, {"id": ident, "errcode": 0, "errmsg": "ok",
                      "msgid": ident}
 
-    server = ThreadingHTTPServer(("127.0.0.1", port),
-                                 control_handler(recorder, on_request))
+    server = PeerServer(("127.0.0.1", port),
+                        control_handler(recorder, on_request))
     server.serve_forever()
 
 
@@ -157,8 +165,8 @@ def run_smtp(port, control_port):
     controller = Controller(Handler(), hostname="127.0.0.1", port=port,
                             ready_timeout=30)
     controller.start()
-    server = ThreadingHTTPServer(("127.0.0.1", control_port),
-                                 control_handler(recorder))
+    server = PeerServer(("127.0.0.1", control_port),
+                        control_handler(recorder))
     try:
         server.serve_forever()
     finally:

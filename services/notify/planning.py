@@ -33,6 +33,30 @@ def _skip(envelope, route, who, channel, reason, now):
             "at": now}
 
 
+def _people(target, resolve, secret):
+    """Who a (not missing) target stands for: [{key, name, contacts}],
+    empty when the contact book knows nobody under its reference."""
+    if target.ref == routing.PUBLIC_REF:
+        return [{"key": routing.PUBLIC_REF, "name": None, "contacts": {}}]
+    if target.ref:
+        return resolve(target.ref)
+    primary = next(iter(target.contacts.values()))
+    return [{"key": "contact:" + contact_hash(secret, primary)[:32],
+             "name": target.name, "contacts": target.contacts}]
+
+
+def recipient_keys(envelope, *, resolve, secret):
+    """The recipient keys ``plan`` will look preferences up for, so a batch
+    of events can read all their preferences at once."""
+    keys = set()
+    for route in routing.routes_for(envelope["type"]):
+        for target in routing.targets(route, envelope["data"]):
+            if not target.missing:
+                keys.update(person["key"] for person in
+                            _people(target, resolve, secret))
+    return keys
+
+
 def plan(envelope, *, resolve, preference, secret, now, available,
          tz="Asia/Shanghai",
          quiet=(domain.QUIET_START_HOUR, domain.QUIET_END_HOUR)):
@@ -51,20 +75,11 @@ def plan(envelope, *, resolve, preference, secret, now, available,
                 skips.append(_skip(envelope, route, None, None,
                                    target.missing, now))
                 continue
-            if target.ref == routing.PUBLIC_REF:
-                people = [{"key": routing.PUBLIC_REF, "name": None,
-                           "contacts": {}}]
-            elif target.ref:
-                people = resolve(target.ref)
-                if not people:
-                    skips.append(_skip(envelope, route, target.ref, None,
-                                       "contact_unknown", now))
-                    continue
-            else:
-                primary = next(iter(target.contacts.values()))
-                people = [{"key": "contact:" + contact_hash(
-                    secret, primary)[:32], "name": target.name,
-                    "contacts": target.contacts}]
+            people = _people(target, resolve, secret)
+            if not people:
+                skips.append(_skip(envelope, route, target.ref, None,
+                                   "contact_unknown", now))
+                continue
             for person in people:
                 who = person["key"]
                 channels, why = domain.channels_for(

@@ -6,15 +6,21 @@ encrypted (``*_enc``), with a keyed hash to find it and a masked form to show.
 """
 
 import datetime as dt
+import logging
 import re
+import uuid
 
-from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
+from pymongo import (
+    ASCENDING, DESCENDING, IndexModel, ReturnDocument, UpdateOne,
+)
 
 from sifuwu.errors import Conflict, NotFound
 from sifuwu.privacy import (
     Sealer, contact_hash, mask_name, mask_phone, mask_text,
 )
 from services.notify import domain, routing
+
+log = logging.getLogger(__name__)
 
 MESSAGES = "messages"
 CONTACTS = "contacts"
@@ -38,6 +44,10 @@ INDEXES = {
                    name="by_event_type"),
         IndexModel([("event_id", ASCENDING)], name="by_event"),
         IndexModel([("created_at", DESCENDING)], name="by_created"),
+        # guarded updates by id (SecantusDB uses an index for id + one
+        # range or exact compound equality, never id + other conditions)
+        IndexModel([("_id", ASCENDING), ("next_at", ASCENDING)],
+                   name="claim_due"),
     ],
     CONTACTS: [
         IndexModel([("roles", ASCENDING)], name="by_role"),
@@ -199,6 +209,15 @@ def get_preference(db, recipient, session=None):
     return db[PREFERENCES].find_one({"_id": recipient}, session=session)
 
 
+def get_preferences(db, recipients, session=None):
+    """{recipient: stored preference} for those who have one (one read)."""
+    recipients = list(recipients)
+    if not recipients:
+        return {}
+    return {doc["_id"]: doc for doc in db[PREFERENCES].find(
+        {"_id": {"$in": recipients}}, session=session)}
+
+
 def set_preference(db, recipient, changes, now):
     update = {"updated_at": now}
     for key in ("channels", "opt_out_non_essential"):
@@ -251,20 +270,42 @@ def claim(db, message_id, now, lease_seconds=domain.SEND_LEASE_SECONDS):
     """Take a due message for sending (created / temporary-failure due for
     a retry / sending with an expired lease); None if someone else has it
     or it is not due."""
-    return db[MESSAGES].find_one_and_update(
-        {"_id": message_id,
-         "status": {"$in": list(domain.PENDING)},
-         "next_at": {"$lte": now}},
+    claimed = claim_many(db, [message_id], now, uuid.uuid4().hex,
+                         lease_seconds)
+    return claimed[0] if claimed else None
+
+
+def claim_many(db, message_ids, now, claim_id,
+               lease_seconds=domain.SEND_LEASE_SECONDS):
+    """Claim due messages in two statements: one bulk write of guarded
+    updates marks each due one ``sending`` under ``claim_id`` (a new id per
+    claim), one read returns them; those this claim did not take (not due,
+    or taken by another sender) are left out.
+
+    The guard is ``next_at <= now`` on the id: only pending messages carry
+    ``next_at`` (created, sending with its lease, temporary failure with
+    its retry time; final ones have none). On SecantusDB an id with a
+    status condition would scan the collection; id + one range uses the
+    ``claim_due`` index."""
+    message_ids = list(dict.fromkeys(message_ids))
+    if not message_ids:
+        return []
+    db[MESSAGES].bulk_write([UpdateOne(
+        {"_id": message_id, "next_at": {"$lte": now}},
         {"$set": {"status": domain.SENDING, "updated_at": now,
-                  "next_at": now + dt.timedelta(seconds=lease_seconds)},
+                  "next_at": now + dt.timedelta(seconds=lease_seconds),
+                  "claim": claim_id},
          "$inc": {"attempts": 1},
-         "$push": {"history": _history(domain.SENDING, now)}},
-        return_document=ReturnDocument.AFTER)
+         "$push": {"history": _history(domain.SENDING, now)}})
+        for message_id in message_ids], ordered=False)
+    return [doc for doc in db[MESSAGES].find({"_id": {"$in": message_ids}})
+            if doc.get("claim") == claim_id
+            and doc.get("status") == domain.SENDING]
 
 
-def finish(db, message, outcome, now, *, max_attempts, retry_base,
-           retry_cap):
-    """Record an adapter's outcome on a message in ``sending``."""
+def _outcome_change(message, outcome, now, *, max_attempts, retry_base,
+                    retry_cap):
+    """($set fields, history entry) recording an adapter's outcome."""
     status = outcome.status
     # A provider may echo the address back: never store it in clear.
     reason = mask_reason(outcome.reason)
@@ -283,18 +324,53 @@ def finish(db, message, outcome, now, *, max_attempts, retry_base,
         fields["reference"] = outcome.reference
     if status == domain.DELIVERED:
         fields["delivered_at"] = now
-    updated = db[MESSAGES].find_one_and_update(
-        {"_id": message["_id"], "status": domain.SENDING,
-         "attempts": message.get("attempts")},
-        {"$set": fields,
-         "$push": {"history": _history(status, now,
-                                       provider=outcome.provider,
-                                       reason=reason,
-                                       tried=outcome.tried or None)}},
-        return_document=ReturnDocument.AFTER)
-    if updated is None:
-        raise Conflict("消息已被其他发送者接管")
-    return updated
+    entry = _history(status, now, provider=outcome.provider, reason=reason,
+                     tried=outcome.tried or None)
+    return fields, entry
+
+
+def _guard(message):
+    """Only the claim that holds the message may record its outcome: its
+    lease end as stored identifies it (a claim after the lease has passed
+    sets a later one), and id + equality uses the ``claim_due`` index."""
+    return {"_id": message["_id"], "next_at": message["next_at"]}
+
+
+def finish_many(db, results, now, *, max_attempts, retry_base, retry_cap):
+    """Record adapters' outcomes on messages in ``sending``, for several
+    (message, outcome) pairs in one bulk write, each guarded: only the
+    claim that sent it may record it. Returns the updated messages; one
+    another sender took over meanwhile (its lease had passed) is left
+    alone and not returned (read again only then)."""
+    if not results:
+        return []
+    operations, updated = [], []
+    for message, outcome in results:
+        fields, entry = _outcome_change(
+            message, outcome, now, max_attempts=max_attempts,
+            retry_base=retry_base, retry_cap=retry_cap)
+        operations.append(UpdateOne(
+            _guard(message), {"$set": fields, "$push": {"history": entry}}))
+        after = dict(message, **fields)
+        after["history"] = list(message.get("history") or []) + [entry]
+        updated.append(after)
+    written = db[MESSAGES].bulk_write(operations, ordered=False)
+    if written.matched_count == len(operations):
+        return updated
+    current = {doc["_id"]: doc for doc in db[MESSAGES].find(
+        {"_id": {"$in": [m["_id"] for m in updated]}},
+        {"status": 1, "claim": 1})}
+    kept = []
+    for message in updated:
+        stored = current.get(message["_id"]) or {}
+        # the guard held iff nobody claimed it since
+        if stored.get("claim") == message["claim"] and \
+                stored.get("status") == message["status"]:
+            kept.append(message)
+        else:
+            log.warning("message %s was taken over by another sender; "
+                        "its outcome here is not recorded", message["_id"])
+    return kept
 
 
 def due(db, now, limit=100):
@@ -328,7 +404,7 @@ def resend(db, message_id, now, by):
         return updated
     count = db[MESSAGES].count_documents({"resend_of": message_id}) + 1
     copy = {k: v for k, v in original.items()
-            if k not in ("history", "reference", "delivered_at")}
+            if k not in ("history", "reference", "delivered_at", "claim")}
     copy.update({
         "_id": domain.resend_key(message_id, count),
         "resend_of": message_id,

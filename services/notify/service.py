@@ -4,6 +4,13 @@ Every routed event goes through ``_notify``: plan the messages (routing
 table, contact book, preferences, templates), store them with the consumed
 event id in one transaction (the messages are the outbox of deliveries), then
 send the ones due now. The sweeper sends the rest.
+
+``invitation.issued`` comes by the thousand (one per service activity with a
+phone), so it is consumed in batches (``_notify_batch``): one transaction per
+batch with a constant number of statements (dedupe, preferences of every
+recipient at once, existing messages at once, one insert), then the due
+messages are sent in chunks (see ``delivery``): each SMS is still its own
+request to the gateway, under the message id as its reference.
 """
 
 import logging
@@ -13,6 +20,7 @@ from nameko.timer import timer
 
 from sifuwu import events as ev
 from sifuwu.auth import bearer_identity
+from sifuwu.batch import batch_consumes
 from sifuwu.consumer import consumes
 from sifuwu.errors import Forbidden, NotFound
 from sifuwu.privacy import contact_hash
@@ -36,9 +44,10 @@ class NotifyService(ServiceBase):
 
     # -- routed events --------------------------------------------------------
 
-    @consumes("feedback", ev.INVITATION_ISSUED)
-    def on_invitation_issued(self, envelope):
-        self._notify(envelope, "on_invitation_issued")
+    @batch_consumes("feedback", ev.INVITATION_ISSUED, max_batch=200,
+                    max_wait=0.05)
+    def on_invitation_issued(self, envelopes):
+        self._notify_batch(envelopes, "on_invitation_issued")
 
     @consumes("activity", ev.DEMAND_RAISED)
     def on_demand_raised(self, envelope):
@@ -102,6 +111,52 @@ class NotifyService(ServiceBase):
         except Exception as exc:  # noqa: BLE001 - stored; the sweeper sends
             log.warning("first send of event %s failed (%s: %s); the "
                         "sweeper will retry", envelope["event_id"],
+                        type(exc).__name__, exc)
+
+    def _notify_batch(self, envelopes, handler):
+        """``_notify`` for a batch of events, in one transaction; a failing
+        event fails the batch, which is then replayed one event at a time
+        (``batch_consumes``), so only that event is dead-lettered."""
+        secret = self.settings.secret
+        now = self.clock()
+        dispatcher = self.channels
+        db = self.store.db
+        available, quiet = dispatcher.available, dispatcher.quiet_hours
+        timezone = self.settings.timezone
+        created = []
+
+        def write(uow, fresh):
+            book = {}
+
+            def resolve(ref):  # each reference read once a batch
+                if ref not in book:
+                    book[ref] = repository.resolve(
+                        db, ref, secret=secret, session=uow.session)
+                return book[ref]
+
+            keys = set()
+            for envelope in fresh:
+                keys |= planning.recipient_keys(envelope, resolve=resolve,
+                                                secret=secret)
+            preferences = repository.get_preferences(db, keys,
+                                                     session=uow.session)
+            messages, skips = [], []
+            for envelope in fresh:
+                result = planning.plan(
+                    envelope, resolve=resolve, preference=preferences.get,
+                    secret=secret, now=now, available=available,
+                    tz=timezone, quiet=quiet)
+                messages += result.messages
+                skips += result.skips
+            created[:] = repository.insert_planned(uow, messages, skips)
+
+        self.store.transaction_batch(write, handler, envelopes)
+        try:
+            dispatcher.send_due(db, first_due(created, now), now,
+                                secret=secret)
+        except Exception as exc:  # noqa: BLE001 - stored; the sweeper sends
+            log.warning("first send of %d message(s) failed (%s: %s); the "
+                        "sweeper will retry", len(created),
                         type(exc).__name__, exc)
 
     # -- the contact book ------------------------------------------------------

@@ -11,9 +11,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
-from kombu import Connection
+from kombu import Connection, Queue
 from kombu.pools import producers
 from nameko.testing.services import entrypoint_hook
+from pymongo import monitoring
 
 from services.feedback.service import FeedbackService
 from sifuwu import events as ev
@@ -45,6 +46,54 @@ def publish(config, publisher, event_type, data):
 
 def db_of(mongo, config):
     return mongo[f"{config['SIFUWU_DB_PREFIX']}feedback"]
+
+
+class Statements(monitoring.CommandListener):
+    """The statements a service container sends to its database while
+    ``counting``, as (command, collection). The outbox relay's reads and
+    "sent" updates and the overdue sweeper's reads run beside the workers
+    and are left out."""
+
+    BESIDE = {("find", "outbox"), ("update", "outbox"),
+              ("find", "rectifications")}
+
+    def __init__(self):
+        self.database = None
+        self.seen = []
+        self.in_transaction = []
+
+    def count(self, database):
+        self.database, self.seen, self.in_transaction = database, [], []
+        return self
+
+    def __enter__(self):
+        return self.seen
+
+    def __exit__(self, *exc):
+        self.database = None
+
+    def started(self, event):
+        name = event.command_name
+        if self.database is None or (
+                event.database_name != self.database
+                and name not in ("commitTransaction", "abortTransaction")):
+            return
+        target = event.command.get(name)
+        entry = (name, target if isinstance(target, str) else None)
+        if entry not in self.BESIDE:
+            self.seen.append(entry)
+            self.in_transaction.append("txnNumber" in event.command)
+
+    def succeeded(self, event):
+        pass
+
+    def failed(self, event):
+        pass
+
+
+# pymongo listeners are process-wide and must exist before a client is made
+STATEMENTS = Statements()
+monitoring.register(STATEMENTS)
 
 
 def outbox(db, event_type, **match):
@@ -251,6 +300,27 @@ def test_exactly_one_of_parallel_submissions_is_accepted(feedback, config,
                 if e["data"]["invitation_id"] == invitation_id]) == 1
 
 
+def test_a_submission_is_one_read_one_claim_and_two_inserts(
+        feedback, config, mongo, web_url):
+    """issue 10: no rate-limit counter in the store, no findAndModify, the
+    read before the transaction; a used link costs that read only."""
+    _, token, _ = invite(config, mongo)
+    with STATEMENTS.count(db_of(mongo, config).name) as seen:
+        ok = requests.post(f"{web_url}/api/v1/feedback",
+                           json={"token": token, "rating": 5}, timeout=10)
+    assert ok.status_code == 201
+    assert seen == [("find", "invitations"), ("update", "invitations"),
+                    ("insert", "ratings"), ("insert", "outbox"),
+                    ("commitTransaction", None)]
+    assert STATEMENTS.in_transaction == [False, True, True, True, True]
+    with STATEMENTS.count(db_of(mongo, config).name) as seen:
+        again = requests.post(f"{web_url}/api/v1/feedback",
+                              json={"token": token, "rating": 5}, timeout=10)
+    assert again.status_code == 409
+    assert again.json()["error"] == "already_rated"
+    assert seen == [("find", "invitations")]
+
+
 def test_rate_limits_answer_429(container_factory, config, mongo):
     config["SIFUWU_FEEDBACK_RATE_TOKEN"] = "3/3600"
     config["SIFUWU_FEEDBACK_RATE_ADDRESS"] = "6/3600"
@@ -268,6 +338,94 @@ def test_rate_limits_answer_429(container_factory, config, mongo):
     refused = requests.post(url, json={"token": other, "rating": 5},
                             timeout=5)
     assert refused.status_code == 429  # 7th from this address
+
+
+def test_activities_are_invited_in_batches_once_each(feedback, config,
+                                                     mongo):
+    """A batch of activity.logged events: one invitation per activity
+    (even when two events name the same activity), none without a phone,
+    in a constant number of statements; a redelivered batch changes
+    nothing."""
+    db = db_of(mongo, config)
+    activities = [activity_data() for _ in range(12)]
+    payloads = [ev.make_event(ev.ACTIVITY_LOGGED, data, source="activity",
+                              correlation_id=data["activity_id"])
+                for data in activities]
+    # a second event about the first activity (another event id)
+    payloads.append(ev.make_event(ev.ACTIVITY_LOGGED, activities[0],
+                                  source="activity"))
+    payloads += [ev.make_event(ev.ACTIVITY_LOGGED, activity_data(
+        recipient={"id": "e-2", "type": "enterprise", "name": "无号码"}),
+        source="activity") for _ in range(5)]
+    with STATEMENTS.count(db.name) as seen:
+        with entrypoint_hook(feedback, "on_activity_logged") as consume:
+            consume(payloads)
+    assert sorted(seen) == sorted([
+        ("find", "consumed_events"), ("insert", "consumed_events"),
+        ("find", "invitations"), ("insert", "invitations"),
+        ("insert", "outbox"), ("commitTransaction", None)])
+    ids = {data["activity_id"] for data in activities}
+    assert {doc["subject_id"] for doc in db["invitations"].find()} == ids
+    issued = wait_for(lambda: (lambda found: found if len(found) == 12
+                               else None)(outbox(db, ev.INVITATION_ISSUED)),
+                      what="12 invitation.issued")
+    assert {e["data"]["subject_id"] for e in issued} == ids
+    assert {e["correlation_id"] for e in issued} == ids
+    assert all(e["data"]["recipient"]["phone"] == PHONE for e in issued)
+
+    with STATEMENTS.count(db.name) as seen:
+        with entrypoint_hook(feedback, "on_activity_logged") as consume:
+            consume(payloads)  # the broker redelivers the batch
+    assert seen == [("find", "consumed_events")]
+    with STATEMENTS.count(db.name) as seen:
+        with entrypoint_hook(feedback, "on_activity_logged") as consume:
+            consume(payloads[-5:])  # nobody to invite: no statement
+    assert seen == []
+    assert db["invitations"].count_documents({}) == 12
+    assert len(outbox(db, ev.INVITATION_ISSUED)) == 12
+
+
+def dead_letters(amqp_uri):
+    with Connection(amqp_uri) as conn:
+        queue = Queue(wiring.DEAD_LETTER_QUEUE, durable=True)(
+            conn.default_channel)
+        found = []
+        while True:
+            message = queue.get(no_ack=True)
+            if message is None:
+                return found
+            found.append(message)
+
+
+def test_an_invalid_activity_is_dead_lettered_alone(feedback, config, mongo):
+    db = db_of(mongo, config)
+    good = [activity_data() for _ in range(3)]
+    broken = dict(activity_data())
+    del broken["member_id"]
+    envelopes = [ev.make_event(ev.ACTIVITY_LOGGED, data, source="activity")
+                 for data in good[:2] + [broken] + good[2:]]
+    for envelope in envelopes:
+        exchange = wiring.event_exchange("activity")
+        with Connection(config["AMQP_URI"]) as conn:
+            with producers[conn].acquire(block=True) as producer:
+                producer.publish(envelope, exchange=exchange,
+                                 routing_key=ev.ACTIVITY_LOGGED,
+                                 serializer="json", declare=[exchange],
+                                 retry=True)
+    wait_for(lambda: db["invitations"].count_documents({}) == 3,
+             what="three invitations", timeout=30)
+    bad_id = envelopes[2]["event_id"]
+    found = []
+    wait_for(lambda: found.extend(
+        m for m in dead_letters(config["AMQP_URI"])
+        if m.payload.get("event_id") == bad_id) or found,
+        what="the dead-lettered activity", timeout=30)
+    [dead] = found
+    reason = dead.headers[wiring.REJECTION_HEADER]
+    assert reason.startswith("invalid:") and "member_id" in reason
+    assert dead.headers["x-entrypoint"] == "on_activity_logged"
+    assert {doc["subject_id"] for doc in db["invitations"].find()} == {
+        data["activity_id"] for data in good}
 
 
 def test_resolved_demand_invites_the_raiser(feedback, config, mongo, web_url):

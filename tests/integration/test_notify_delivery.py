@@ -10,6 +10,7 @@ import pytest
 
 from sifuwu import events as ev
 from sifuwu.store import ensure_indexes
+from services.notify import channels as ch
 from services.notify import domain, planning, repository
 from services.notify.channels import NotifyConfig
 from services.notify.delivery import Dispatcher, first_due
@@ -213,6 +214,55 @@ def test_sweeper_resends_stuck_created_and_sending(db, dispatcher, peers):
     assert again["status"] == domain.DELIVERED and again["attempts"] == 2
     assert len(peers["alpha"].received()) == 2
     assert dispatcher.sweep(db, later, secret=SECRET) == []
+
+
+def test_due_messages_go_out_in_chunks_each_once(db, dispatcher, peers):
+    """More than a chunk: every message claimed once, sent once under its
+    id, its outcome recorded; sending them again finds nothing due."""
+    from services.notify.delivery import SEND_CHUNK
+    now = at(10)
+    created = []
+    for i in range(SEND_CHUNK + 7):
+        created += store(db, dispatcher, ev.INVITATION_ISSUED,
+                         invitation(f"1395555{i:04d}"), now)
+    ids = [m["_id"] for m in created]
+    sent = dispatcher.send_due(db, ids, now, secret=SECRET)
+    assert [m["_id"] for m in sent] == ids  # in the order asked
+    assert all(m["status"] == domain.DELIVERED and m["attempts"] == 1
+               for m in sent)
+    assert [h["status"] for h in sent[0]["history"]] == [
+        "created", "sending", "delivered"]
+    stored = {m["_id"]: m for m in db.messages.find()}
+    assert all(stored[i]["status"] == domain.DELIVERED for i in ids)
+    assert stored[ids[0]]["history"][-1]["provider"] == "alpha"
+    references = [r["json"]["reference"] for r in peers["alpha"].received()]
+    assert sorted(references) == sorted(ids)
+    assert dispatcher.send_due(db, ids, now, secret=SECRET) == []
+    assert len(peers["alpha"].received()) == len(ids)
+
+
+def test_an_outcome_is_not_recorded_over_a_later_claim(db, dispatcher):
+    """A chunk's outcomes are written guarded: a message another sender
+    claimed meanwhile (its lease had passed) keeps that sender's state."""
+    now = at(10)
+    created = []
+    for i in range(3):
+        created += store(db, dispatcher, ev.INVITATION_ISSUED,
+                         invitation(f"1396666000{i}"), now)
+    ids = [m["_id"] for m in created]
+    claimed = repository.claim_many(db, ids, now, "first")
+    assert sorted(m["_id"] for m in claimed) == sorted(ids)
+    assert repository.claim_many(db, ids, now, "second") == []  # held
+    later = now + dt.timedelta(seconds=domain.SEND_LEASE_SECONDS)
+    taken = repository.claim(db, ids[1], later)
+    assert taken["attempts"] == 2
+    outcome = ch.Outcome.delivered("alpha", "ref-1")
+    recorded = repository.finish_many(
+        db, [(m, outcome) for m in claimed], now, max_attempts=4,
+        retry_base=30, retry_cap=3600)
+    assert sorted(m["_id"] for m in recorded) == sorted([ids[0], ids[2]])
+    assert db.messages.find_one({"_id": ids[1]})["status"] == domain.SENDING
+    assert db.messages.find_one({"_id": ids[0]})["reference"] == "ref-1"
 
 
 # -- email, WeChat, board, press ------------------------------------------------

@@ -7,9 +7,10 @@ import uuid
 
 import pytest
 import requests
-from kombu import Connection
+from kombu import Connection, Queue
 from kombu.pools import producers
 from nameko.testing.services import entrypoint_hook
+from pymongo import monitoring
 
 from services.notify.peers import Peer
 from services.notify.service import NotifyService
@@ -29,6 +30,52 @@ def publish(config, envelope, publisher):
                              declare=[exchange], retry=True)
 
 
+
+
+class Statements(monitoring.CommandListener):
+    """The statements a service container sends to its database while
+    counting, as (command, collection); the outbox relay's and the
+    sweeper's look-ups (by status, not by id) run beside and are left
+    out."""
+
+    def __init__(self):
+        self.database = None
+        self.seen = []
+
+    def count(self, database):
+        self.database, self.seen = database, []
+        return self
+
+    def __enter__(self):
+        return self.seen
+
+    def __exit__(self, *exc):
+        self.database = None
+
+    def started(self, event):
+        name = event.command_name
+        if self.database is None or (
+                event.database_name != self.database
+                and name not in ("commitTransaction", "abortTransaction")):
+            return
+        target = event.command.get(name)
+        target = target if isinstance(target, str) else None
+        if target == "outbox" or (
+                name == "find" and target == "messages"
+                and "_id" not in event.command.get("filter", {})):
+            return
+        self.seen.append((name, target))
+
+    def succeeded(self, event):
+        pass
+
+    def failed(self, event):
+        pass
+
+
+# pymongo listeners are process-wide and must exist before a client is made
+STATEMENTS = Statements()
+monitoring.register(STATEMENTS)
 
 
 @pytest.fixture(scope="module")
@@ -325,3 +372,85 @@ def test_night_sms_is_held_then_sent_by_the_sweeper(container_factory,
                       what="the SMS after 08:00")
     assert [r["json"]["to"] for r in peers["alpha"].received()] == [phone]
     assert sent["attempts"] == 1
+
+
+def invitation_event(phone, n=0):
+    return ev.make_event(ev.INVITATION_ISSUED, {
+        "invitation_id": f"i-{n}", "link": f"http://127.0.0.1:1/f/tok-{n}",
+        "recipient": {"name": "王五", "phone": phone},
+        "subject_type": "activity", "subject_id": f"a-{n}",
+        "expires_at": "2026-12-03T00:00:00+00:00"}, source="feedback")
+
+
+def test_a_batch_of_invitations_costs_a_constant_number_of_statements(
+        notify, config, web_url, peers, mongo):
+    """40 invitations in one batch: one transaction of six statements, then
+    two chunks of sends (claim, read the claimed, record the outcomes), each
+    SMS its own gateway request under its message id; the batch again
+    (redelivered) costs one read and sends nothing."""
+    db = mongo[config["SIFUWU_DB_PREFIX"] + "notify"]
+    phones = ["135" + str(uuid.uuid4().int)[:8] for _ in range(40)]
+    payloads = [invitation_event(phone, n) for n, phone in enumerate(phones)]
+    with STATEMENTS.count(db.name) as seen:
+        with entrypoint_hook(notify, "on_invitation_issued") as consume:
+            consume(payloads)
+    transaction = [("find", "consumed_events"),
+                   ("insert", "consumed_events"), ("find", "preferences"),
+                   ("find", "messages"), ("insert", "messages"),
+                   ("commitTransaction", None)]
+    chunk = [("update", "messages"), ("find", "messages"),
+             ("update", "messages")]
+    assert seen == transaction + chunk * 2, seen
+    received = peers["alpha"].received()
+    assert sorted(r["json"]["to"] for r in received) == sorted(phones)
+    references = {r["json"]["reference"] for r in received}
+    assert len(references) == 40
+    assert {m["_id"] for m in db.messages.find(
+        {"status": "delivered"})} == references
+
+    with STATEMENTS.count(db.name) as seen:
+        with entrypoint_hook(notify, "on_invitation_issued") as consume:
+            consume(payloads)
+    assert seen == [("find", "consumed_events")]
+    assert len(peers["alpha"].received()) == 40
+    assert db.messages.count_documents({}) == 40
+
+
+def dead_letters(amqp_uri):
+    with Connection(amqp_uri) as conn:
+        queue = Queue(wiring.DEAD_LETTER_QUEUE, durable=True)(
+            conn.default_channel)
+        found = []
+        while True:
+            message = queue.get(no_ack=True)
+            if message is None:
+                return found
+            found.append(message)
+
+
+def test_a_bad_invitation_is_dead_lettered_and_the_batch_goes_on(
+        notify, config, web_url, peers):
+    phones = ["134" + str(uuid.uuid4().int)[:8] for _ in range(3)]
+    good = [invitation_event(phone, n) for n, phone in enumerate(phones)]
+    poison = ev.make_event(ev.INVITATION_ISSUED, {
+        "link": "http://127.0.0.1:1/f/tok-x", "expires_at": "2026-12-03",
+        "recipient": "13400000000"}, source="feedback")
+    invalid = {"type": ev.INVITATION_ISSUED, "data": {}}
+    with entrypoint_hook(notify, "on_invitation_issued") as consume:
+        consume([good[0], poison, good[1], invalid, good[2]])
+    assert sorted(r["json"]["to"] for r in peers["alpha"].received()) == \
+        sorted(phones)
+    dead = wait_for(lambda: (lambda found: found if len(found) == 2
+                             else None)(dead_letters(config["AMQP_URI"])),
+                    what="two dead letters")
+    reasons = {m.payload.get("event_id"): m.headers[
+        wiring.REJECTION_HEADER] for m in dead}
+    assert reasons[poison["event_id"]].startswith("handler_error:")
+    assert reasons[None].startswith("invalid:")
+    assert all(m.headers["x-entrypoint"] == "on_invitation_issued"
+               for m in dead)
+    # the poison event left nothing behind; the good ones are each sent once
+    assert messages(web_url, event=poison["event_id"]) == []
+    for envelope in good:
+        [sms] = messages(web_url, event=envelope["event_id"])
+        assert sms["status"] == "delivered"

@@ -86,6 +86,34 @@ def test_rate_windows_and_specs():
     assert "10.0.0.1" not in key and key.startswith("addr:")
 
 
+def test_rate_counter_counts_fixed_windows_in_memory():
+    counter = domain.RateCounter()
+    start = at(2026, 1, 1, 0, 0, 0)
+    assert [counter.hit("a", start, 2, 60) for _ in range(3)] == [
+        True, True, False]
+    assert counter.hit("b", start, 2, 60)  # another key, its own count
+    assert counter.hit("a", start, 5, 3600)  # another window length
+    assert not counter.hit("a", at(2026, 1, 1, 0, 0, 59), 2, 60)
+    assert counter.hit("a", at(2026, 1, 1, 0, 1), 2, 60)  # a new window
+
+
+def test_rate_counter_stays_bounded():
+    counter = domain.RateCounter(max_keys=100)
+    start = at(2026, 1, 1, 0, 0, 0)
+    for n in range(60):
+        counter.hit(f"old{n}", start, 1, 60)
+    later = at(2026, 1, 1, 0, 5)
+    counter.hit("busy", later, 1, 60)
+    for n in range(40):  # over max_keys: the finished windows go
+        counter.hit(f"new{n}", later, 1, 60)
+    assert len(counter) == 41
+    assert not counter.hit("busy", later, 1, 60)  # still counted
+    for n in range(500):  # a flood of live keys: at most max_keys held
+        counter.hit(f"flood{n}", later, 1, 60)
+        assert len(counter) <= 100
+    assert not counter.hit("flood499", later, 1, 60)  # recent ones kept
+
+
 def test_csrf_nonce_must_match_the_cookie():
     nonce = domain.new_csrf_nonce()
     assert len(nonce) >= 16

@@ -325,6 +325,36 @@ def test_demand_escalation_plan_uses_contact_book_and_skips_unknown():
     assert all("挂牌督办" in m["body"] for m in result.messages)
 
 
+def test_recipient_keys_are_the_ones_plan_looks_up():
+    book = {"unit:u1": [{"key": "unit:u1", "name": "市发改委",
+                         "contacts": {"sms": "13800000001"}}]}
+    events = [
+        envelope(ev.INVITATION_ISSUED, {
+            "link": "http://x/f/t1", "expires_at": "2026-12-03",
+            "recipient": {"phone": "13912340000"}}),
+        envelope(ev.DEMAND_OVERDUE, {
+            "demand_id": "d1", "owner_unit_id": "u1", "level": 3,
+            "deadline_kind": "resolve",
+            "deadline": "2026-11-20T18:00:00+08:00"}, event_id="e-2"),
+        envelope(ev.OBJECTION_ANSWERED, {
+            "objection_id": "o1", "campaign_id": "c1",
+            "candidate_id": "m1", "substantiated": False,
+            "answer": "不成立"}, event_id="e-3")]
+    for event in events:
+        asked = set()
+
+        def preference(who):
+            asked.add(who)
+            return None
+
+        planning.plan(event, resolve=lambda ref: book.get(ref, []),
+                      preference=preference, secret=SECRET, now=at(10),
+                      available={"sms", "email", "wechat"})
+        assert planning.recipient_keys(
+            event, resolve=lambda ref: book.get(ref, []),
+            secret=SECRET) == asked
+
+
 def test_night_sms_is_held_until_eight():
     result = planning.plan(
         envelope(ev.INVITATION_ISSUED, {
