@@ -621,10 +621,16 @@ class Story:
                     found.append((match.group(0), match.group(1), message))
             if len(items) < 500:
                 return found
-            oldest = min(m["created_at"] for m in items)
-            if until == oldest:
+            # Messages written in one batch share a timestamp, and "until"
+            # is exclusive: the next page starts just after the oldest
+            # timestamp seen, so none at that boundary is skipped (repeats
+            # are in ``known``).
+            oldest = dt.datetime.fromisoformat(
+                min(m["created_at"] for m in items))
+            nxt = (oldest + dt.timedelta(milliseconds=1)).isoformat()
+            if until == nxt:
                 return found
-            until = oldest
+            until = nxt
 
     def ratings(self, year):
         known = set()
