@@ -186,6 +186,92 @@ def apply_directory_change(uow, envelope):
     return changes
 
 
+def _as_stored(moment):
+    """A time as the store keeps it (BSON: milliseconds), so a batch
+    compares times in memory exactly as one event at a time would compare
+    them with what it reads back."""
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
+def apply_directory_changes(uow, envelopes):
+    """``apply_directory_change`` of a batch, in order, in a constant
+    number of statements: the newest record per entry is found in memory
+    (across the batch and the stored entries) and written once; for each
+    member, the first record applied that names a branch (a unit) fills
+    the contributions that arrived without one, as it would one event at
+    a time. Returns the change to the cards."""
+    changes = CardChanges()
+    envelopes = [e for e in envelopes if e["data"]["kind"] != "recipient"]
+    if not envelopes:
+        return changes
+    stored = {entry["_id"]: entry for entry in by_ids(
+        uow.db, DIRECTORY, [f"{e['data']['kind']}:{e['data']['id']}"
+                            for e in envelopes], session=uow.session)}
+    latest = dict(stored)
+    written = {}
+    fillers = {}  # (member id, field) -> value, first applied wins
+    for envelope in envelopes:
+        data = envelope["data"]
+        kind, entry_id = data["kind"], data["id"]
+        key = f"{kind}:{entry_id}"
+        occurred = _as_stored(envelope["occurred_at"])
+        current = latest.get(key)
+        if current is not None and current["as_of"] > occurred:
+            continue
+        record = data.get("record") or {}
+        doc = {"_id": key, "kind": kind, "id": entry_id, "as_of": occurred,
+               "event_id": envelope["event_id"]}
+        doc.update({f: record[f] for f in DIRECTORY_FIELDS if f in record})
+        latest[key] = written[key] = doc
+        if kind == "member":
+            for field in ("branch_id", "unit_id"):
+                if doc.get(field):
+                    fillers.setdefault((entry_id, field), doc[field])
+    if not written:
+        return changes
+    uow.col(DIRECTORY).bulk_write(
+        [ReplaceOne({"_id": key}, doc, upsert=True)
+         for key, doc in sorted(written.items())], session=uow.session)
+    members = sorted({key.split(":", 1)[1] for key, doc in written.items()
+                      if doc["kind"] == "member"})
+    _lock(uow, [f"member:{m}" for m in members])
+    return changes.merge(_fill_attributions(uow, fillers))
+
+
+def _fill_attributions(uow, fillers):
+    """Set the branch (unit) of members' contributions stored without one:
+    ``fillers`` = {(member id, field): value}. One read per field (per
+    ``IN_CHUNK`` members), one write for all."""
+    found = {}
+    for field in ("branch_id", "unit_id"):
+        members = sorted(m for m, f in fillers if f == field)
+        for start in range(0, len(members), IN_CHUNK):
+            for contribution in uow.col(CONTRIBUTIONS).find(
+                    {"members": {"$in": members[start:start + IN_CHUNK]},
+                     field: None}, session=uow.session):
+                if contribution["kind"] != "party_activity":
+                    found.setdefault(contribution["_id"], contribution)
+    changes = CardChanges()
+    writes = []
+    for cid, contribution in sorted(found.items()):
+        patch = {}
+        for field in ("branch_id", "unit_id"):
+            if contribution.get(field) is not None:
+                continue
+            value = next((fillers[(m, field)]
+                          for m in contribution.get("members") or []
+                          if (m, field) in fillers), None)
+            if value:
+                patch[field] = value
+        if not patch:
+            continue
+        writes.append(UpdateOne({"_id": cid}, {"$set": patch}))
+        changes.replace(contribution, dict(contribution, **patch))
+    if writes:
+        uow.col(CONTRIBUTIONS).bulk_write(writes, session=uow.session)
+    return changes
+
+
 ATTRIBUTION_LOCKS = "attribution_locks"
 
 
@@ -297,6 +383,14 @@ class CardChanges:
     def keys(self):
         return sorted(self.sums)
 
+    def merge(self, other):
+        """Add another ``CardChanges`` to this one."""
+        for key, sums in other.sums.items():
+            domain.add_sums(self.sums.setdefault(key, {}), sums)
+            self.counts[key] = self.counts.get(key, 0) + other.counts[key]
+            self.sources.setdefault(key, []).extend(other.sources[key])
+        return self
+
 
 def _existing(uow, ids):
     """The ids of stored contributions among ``ids``."""
@@ -390,6 +484,55 @@ def add_rating(uow, envelope, month):
                                          bool(rectified_by))}])
 
 
+def add_ratings(uow, batch):
+    """``add_rating`` of a batch, ``batch`` = [(envelope, month)] in order
+    (a rating repeated keeps its first event): a constant number of
+    statements whatever its size."""
+    first = {}
+    for envelope, month in batch:
+        first.setdefault(envelope["data"]["rating_id"], (envelope, month))
+    if not first:
+        return CardChanges()
+    rating_ids = sorted(first)
+    _lock(uow, [f"rating:{r}" for r in rating_ids])
+    marks = {}
+    for start in range(0, len(rating_ids), IN_CHUNK):
+        for mark in uow.col(CONTRIBUTIONS).find(
+                {"rating_id": {"$in": rating_ids[start:start + IN_CHUNK]}},
+                session=uow.session):
+            if mark["kind"] in ("appeal", "rectification"):
+                marks.setdefault(mark["rating_id"], []).append(mark)
+    batch = list(first.values())
+    places = _attributions(uow, [
+        (e["data"]["member_id"], e["data"].get("branch_id"),
+         e["data"].get("unit_id")) for e, _ in batch])
+    return _insert_new(uow, [
+        _rating_doc(envelope, month, marks.get(envelope["data"]["rating_id"],
+                                               []), place)
+        for (envelope, month), place in zip(batch, places)])
+
+
+def _rating_doc(envelope, month, marks, place):
+    data = envelope["data"]
+    excluded_by = [m["event_ids"][0] for m in marks
+                   if m["kind"] == "appeal" and m.get("upheld")]
+    rectified_by = [m["event_ids"][0] for m in marks
+                    if m["kind"] == "rectification"]
+    branch_id, unit_id = place
+    return {
+        "_id": f"rating:{data['rating_id']}", "kind": "rating",
+        "event_ids": [envelope["event_id"]], "rating_id": data["rating_id"],
+        "rating": data["rating"],
+        "members": [data["member_id"]] if data["member_id"] else [],
+        "branch_id": branch_id,
+        "unit_id": unit_id, "month": month,
+        "excluded": bool(excluded_by) or bool(data.get("excluded")),
+        "excluded_by": excluded_by,
+        "rectified_by": rectified_by,
+        "figures": domain.rating_figures(data["rating"],
+                                         bool(rectified_by))}
+
+
 def add_rating_mark(uow, envelope, kind, month):
     """An appeal decision or a closed rectification about a rating: stored
     as its own contribution and applied to the rating (now or when the
@@ -461,22 +604,29 @@ def apply_demand(uow, envelope, month):
     current, event_ids, stale = _newest_wins(uow, key, envelope)
     if stale:
         return CardChanges()
-    occurred = envelope["occurred_at"]
-    member_id = data.get("member_id")
-    branch_id, unit_id = _attribution(uow, member_id, None,
+    branch_id, unit_id = _attribution(uow, data.get("member_id"), None,
                                       data.get("owner_unit_id"))
-    doc = {"_id": key, "kind": "demand", "event_ids": event_ids,
-           "event_id": envelope["event_id"], "as_of": occurred,
-           "demand_id": data["demand_id"], "category": data.get("category"),
-           "status": data.get("status"),
-           "on_time_response": data.get("on_time_response"),
-           "on_time_resolution": data.get("on_time_resolution"),
-           "members": [member_id] if member_id else [],
-           "branch_id": branch_id, "unit_id": unit_id, "month": month,
-           "figures": domain.demand_figures(data)}
+    doc = dict(_demand_doc(envelope, month, branch_id, unit_id),
+               event_ids=event_ids)
     uow.col(CONTRIBUTIONS).replace_one({"_id": key}, doc, upsert=True,
                                        session=uow.session)
     return CardChanges().replace(current, doc)
+
+
+def _demand_doc(envelope, month, branch_id, unit_id):
+    data = envelope["data"]
+    member_id = data.get("member_id")
+    return {"_id": f"demand:{data['demand_id']}", "kind": "demand",
+            "event_ids": [envelope["event_id"]],
+            "event_id": envelope["event_id"],
+            "as_of": envelope["occurred_at"],
+            "demand_id": data["demand_id"], "category": data.get("category"),
+            "status": data.get("status"),
+            "on_time_response": data.get("on_time_response"),
+            "on_time_resolution": data.get("on_time_resolution"),
+            "members": [member_id] if member_id else [],
+            "branch_id": branch_id, "unit_id": unit_id, "month": month,
+            "figures": domain.demand_figures(data)}
 
 
 def apply_kpi(uow, envelope):
@@ -484,26 +634,103 @@ def apply_kpi(uow, envelope):
     and indicator counts."""
     data = envelope["data"]
     subject_type, subject_id = data["subject_type"], data["subject_id"]
-    key = f"kpi:{subject_type}:{subject_id}:{data['period']}:{data['indicator']}"
+    key = _kpi_key(data)
     current, event_ids, stale = _newest_wins(uow, key, envelope)
     if stale:
         return CardChanges()
-    occurred = envelope["occurred_at"]
-    if subject_type == "member":
-        members = [subject_id]
-        branch_id, unit_id = _attribution(uow, subject_id)
-    else:
-        members, branch_id, unit_id = [], None, subject_id
-    doc = {"_id": key, "kind": "kpi", "event_ids": event_ids,
-           "event_id": envelope["event_id"], "as_of": occurred,
-           "kpi_subject_type": subject_type, "indicator": data["indicator"],
-           "value": data["value"], "members": members,
-           "branch_id": branch_id, "unit_id": unit_id,
-           "month": data["period"], "figures": domain.kpi_figures(
-               data["value"])}
+    place = _attribution(uow, subject_id) if subject_type == "member" \
+        else None
+    doc = dict(_kpi_doc(envelope, place), event_ids=event_ids)
     uow.col(CONTRIBUTIONS).replace_one({"_id": key}, doc, upsert=True,
                                        session=uow.session)
     return CardChanges().replace(current, doc)
+
+
+def _kpi_key(data):
+    return (f"kpi:{data['subject_type']}:{data['subject_id']}:"
+            f"{data['period']}:{data['indicator']}")
+
+
+def _kpi_doc(envelope, place):
+    """The contribution of a KPI value; ``place`` = (branch, unit) of a
+    member's value."""
+    data = envelope["data"]
+    subject_type, subject_id = data["subject_type"], data["subject_id"]
+    if subject_type == "member":
+        members = [subject_id]
+        branch_id, unit_id = place
+    else:
+        members, branch_id, unit_id = [], None, subject_id
+    return {"_id": _kpi_key(data), "kind": "kpi",
+            "event_ids": [envelope["event_id"]],
+            "event_id": envelope["event_id"],
+            "as_of": envelope["occurred_at"],
+            "kpi_subject_type": subject_type, "indicator": data["indicator"],
+            "value": data["value"], "members": members,
+            "branch_id": branch_id, "unit_id": unit_id,
+            "month": data["period"], "figures": domain.kpi_figures(
+                data["value"])}
+
+
+def _apply_newest(uow, states):
+    """``_newest_wins`` of a batch, in order, in a constant number of
+    statements. ``states`` = [(envelope, doc)]: the contribution each event
+    would write (``_id`` its subject's key). Per key, the newest state of
+    the batch and the stored one is found in memory and written once, with
+    every event id behind it; an event older than the state it meets adds
+    only its id. Returns the change to the cards."""
+    stored = {c["_id"]: c for c in by_ids(
+        uow.db, CONTRIBUTIONS, [doc["_id"] for _, doc in states],
+        session=uow.session)}
+    latest = dict(stored)
+    event_ids = {key: set(c.get("event_ids", [])) for key, c in stored.items()}
+    replaced = set()
+    for envelope, doc in states:
+        key = doc["_id"]
+        event_ids.setdefault(key, set()).add(envelope["event_id"])
+        occurred = _as_stored(envelope["occurred_at"])
+        current = latest.get(key)
+        if current is not None and current["as_of"] > occurred:
+            continue
+        latest[key] = dict(doc, as_of=occurred)
+        replaced.add(key)
+    changes = CardChanges()
+    writes = []
+    for key in sorted(event_ids):
+        ids = sorted(event_ids[key])
+        if key in replaced:
+            doc = dict(latest[key], event_ids=ids)
+            writes.append(ReplaceOne({"_id": key}, doc, upsert=True))
+            changes.replace(stored.get(key), doc)
+        elif ids != stored[key].get("event_ids"):
+            writes.append(UpdateOne({"_id": key},
+                                    {"$set": {"event_ids": ids}}))
+    if writes:
+        uow.col(CONTRIBUTIONS).bulk_write(writes, session=uow.session)
+    return changes
+
+
+def apply_demands(uow, batch):
+    """``apply_demand`` of a batch, ``batch`` = [(envelope, month)] in
+    order: a constant number of statements whatever its size."""
+    places = _attributions(uow, [
+        (e["data"].get("member_id"), None, e["data"].get("owner_unit_id"))
+        for e, _ in batch])
+    return _apply_newest(uow, [
+        (envelope, _demand_doc(envelope, month, branch_id, unit_id))
+        for (envelope, month), (branch_id, unit_id) in zip(batch, places)])
+
+
+def apply_kpis(uow, envelopes):
+    """``apply_kpi`` of a batch, in order: a constant number of
+    statements whatever its size."""
+    members = [e["data"]["subject_id"] for e in envelopes
+               if e["data"]["subject_type"] == "member"]
+    places = dict(zip(members, _attributions(
+        uow, [(m, None, None) for m in members])))
+    return _apply_newest(uow, [
+        (envelope, _kpi_doc(envelope, places.get(
+            envelope["data"]["subject_id"]))) for envelope in envelopes])
 
 
 SUBJECT_FIELD = {"member": "members", "branch": "branch_id",

@@ -94,43 +94,68 @@ class AssessmentService(SelectionEntrypoints, ServiceBase):
         self.store.transaction_batch(apply, "on_party_activity_logged",
                                      envelopes)
 
-    def _demand(self, handler, envelope):
+    def _batch(self, handler, envelopes, load, apply):
+        """Apply a batch in one transaction (``transaction_batch``: the
+        consumed ids dedupe it): ``load(envelope)`` validates each event
+        first (an invalid one fails the batch, which is then replayed one
+        event at a time and only that event dead-lettered);
+        ``apply(uow, loaded)`` gets the fresh ones, loaded, in order, and
+        returns the change to the cards, written at once."""
+        loaded = {e["event_id"]: load(e) for e in envelopes}
+        now = self.clock()
+
+        def run(uow, fresh):
+            changes = apply(uow, [loaded[e["event_id"]] for e in fresh])
+            repository.apply_changes(uow, changes, now)
+
+        self.store.transaction_batch(run, handler, envelopes)
+
+    def _load_demand(self, envelope):
         data = schemas.DemandSchema().load(envelope["data"])
-        month = self._month(data["raised_at"])
-        envelope = dict(envelope, data=data)
-        self._apply(handler, envelope,
-                    lambda uow: repository.apply_demand(uow, envelope, month))
+        return dict(envelope, data=data), self._month(data["raised_at"])
 
-    @consumes("activity", ev.DEMAND_RAISED)
-    def on_demand_raised(self, envelope):
-        self._demand("on_demand_raised", envelope)
+    @batch_consumes("activity", ev.DEMAND_RAISED, max_batch=200,
+                    max_wait=0.05)
+    def on_demand_raised(self, envelopes):
+        """Batched: the newest state of each demand (across the batch and
+        the store) is written once."""
+        self._batch("on_demand_raised", envelopes, self._load_demand,
+                    repository.apply_demands)
 
-    @consumes("activity", ev.DEMAND_STATUS_CHANGED)
-    def on_demand_status_changed(self, envelope):
-        self._demand("on_demand_status_changed", envelope)
+    @batch_consumes("activity", ev.DEMAND_STATUS_CHANGED, max_batch=200,
+                    max_wait=0.05)
+    def on_demand_status_changed(self, envelopes):
+        self._batch("on_demand_status_changed", envelopes, self._load_demand,
+                    repository.apply_demands)
 
-    @consumes("activity", ev.KPI_RECORDED)
-    def on_kpi_recorded(self, envelope):
-        data = schemas.KpiRecordedSchema().load(envelope["data"])
-        envelope = dict(envelope, data=data)
-        self._apply("on_kpi_recorded", envelope,
-                    lambda uow: repository.apply_kpi(uow, envelope))
+    @batch_consumes("activity", ev.KPI_RECORDED, max_batch=200,
+                    max_wait=0.05)
+    def on_kpi_recorded(self, envelopes):
+        """Batched: the newest value per subject, period and indicator."""
+        self._batch("on_kpi_recorded", envelopes, lambda e: dict(
+            e, data=schemas.KpiRecordedSchema().load(e["data"])),
+            repository.apply_kpis)
 
-    @consumes("activity", ev.DIRECTORY_CHANGED)
-    def on_directory_changed(self, envelope):
-        data = schemas.DirectoryChangedSchema().load(envelope["data"])
-        envelope = dict(envelope, data=data)
-        self._apply("on_directory_changed", envelope,
-                    lambda uow: repository.apply_directory_change(
-                        uow, envelope))
+    @batch_consumes("activity", ev.DIRECTORY_CHANGED, max_batch=200,
+                    max_wait=0.05)
+    def on_directory_changed(self, envelopes):
+        """Batched: the newest record per entry is written once; members'
+        contributions that came first are attributed in the same
+        transaction."""
+        self._batch("on_directory_changed", envelopes, lambda e: dict(
+            e, data=schemas.DirectoryChangedSchema().load(e["data"])),
+            repository.apply_directory_changes)
 
-    @consumes("feedback", ev.FEEDBACK_SUBMITTED)
-    def on_feedback_submitted(self, envelope):
+    def _load_rating(self, envelope):
         data = schemas.FeedbackSubmittedSchema().load(envelope["data"])
-        month = self._month(data["submitted_at"])
-        envelope = dict(envelope, data=data)
-        self._apply("on_feedback_submitted", envelope,
-                    lambda uow: repository.add_rating(uow, envelope, month))
+        return dict(envelope, data=data), self._month(data["submitted_at"])
+
+    @batch_consumes("feedback", ev.FEEDBACK_SUBMITTED, max_batch=200,
+                    max_wait=0.05)
+    def on_feedback_submitted(self, envelopes):
+        """Batched: ratings arrive by the thousand after a campaign."""
+        self._batch("on_feedback_submitted", envelopes, self._load_rating,
+                    repository.add_ratings)
 
     @consumes("feedback", ev.APPEAL_DECIDED)
     def on_appeal_decided(self, envelope):

@@ -16,6 +16,7 @@ from pymongo import monitoring
 from services.assessment import repository
 from services.assessment.service import AssessmentService
 from sifuwu import events as ev
+from sifuwu import wiring
 from tests import helpers
 from tests.integration.test_assessment_scoring import (
     STAFF, publish_all, wait_consumed,
@@ -105,10 +106,9 @@ def test_a_batch_of_activities_costs_a_constant_number_of_statements(
     monkeypatch.setattr(repository, "IN_CHUNK", 10_000)  # one read each
     p = uuid.uuid4().hex[:6]
     with entrypoint_hook(assessment, "on_directory_changed") as change:
-        for m in range(30):
-            change(directory_event("member", f"{p}m{m}", {
-                "name": f"党员{m}", "branch_id": f"{p}b{m % 6}",
-                "unit_id": f"{p}u{m % 6}"}))
+        change([directory_event("member", f"{p}m{m}", {
+            "name": f"党员{m}", "branch_id": f"{p}b{m % 6}",
+            "unit_id": f"{p}u{m % 6}"}) for m in range(30)])
     seen, touched = {}, 0
     for size in (10, 40):
         payloads = [activity_event(f"{p}m{i % 30}",
@@ -343,3 +343,140 @@ def test_concurrent_batches_keep_the_hot_unit_card_exact(
         round(0.1 * i, 6) for i in range(30)), 6)
     assert card["contribution_count"] == 830
     assert db.contributions.count_documents({"unit_id": unit}) == 830
+
+
+BATCHED = ("on_activity_logged", "on_party_activity_logged",
+           "on_directory_changed", "on_demand_raised",
+           "on_demand_status_changed", "on_kpi_recorded",
+           "on_feedback_submitted")
+
+
+def feed_in_batches(assessment, stream, rng):
+    """Every event of ``stream`` through its consumer's entrypoint: the
+    batch consumers get runs of their events (1 to 40, duplicates and
+    out-of-order updates of one demand, KPI or directory entry inside a
+    batch), interleaved with the other consumers' runs."""
+    handlers = {t: m for _, t, c, m in wiring.SUBSCRIPTIONS
+                if c == "assessment"}
+    queues = {}
+    for _, envelope in stream:
+        queues.setdefault(handlers[envelope["type"]], []).append(envelope)
+    while queues:
+        name = rng.choice(sorted(queues))
+        size = rng.randrange(1, 41) if name in BATCHED else 1
+        run, queues[name] = queues[name][:size], queues[name][size:]
+        if not queues[name]:
+            del queues[name]
+        with entrypoint_hook(assessment, name) as consume:
+            if name in BATCHED:
+                consume(run)
+            else:
+                consume(run[0])
+
+
+def test_live_scoring_of_batches_equals_rescoring_field_by_field(
+        assessment, db, web_url):
+    """The mixed stream fed to the batch consumers in batches (duplicates,
+    updates of one subject out of order within and across batches): live
+    scoring equals re-scoring each month, card by card, field by field."""
+    p = f"y{uuid.uuid4().hex[:5]}-"
+    rng = random.Random(2027)
+    events, stream, late, activities, branches, members = mixed_stream(
+        p, rng)
+    feed_in_batches(assessment, stream, rng)
+    feed_in_batches(assessment, late + late[:1], rng)
+    live = {c["_id"]: c for c in db.scorecards.find(
+        {"subject_id": {"$regex": f"^{p}"}})}
+    assert live
+    for unit in sorted(set(branches.values())):
+        for month in MONTHS:
+            sent = sum(1 for e in activities
+                       if branches[members[e["data"]["member_id"]]] == unit
+                       and e["data"]["occurred_at"].startswith(month))
+            card = live.get(f"unit:{unit}:{month}")
+            assert (card["sums"]["activity_count"] if card else 0) == sent
+    # every demand and KPI value at its newest state, with all its events
+    newest = {}
+    for _, envelope in events:
+        data = envelope["data"]
+        if envelope["type"] in (ev.DEMAND_RAISED, ev.DEMAND_STATUS_CHANGED):
+            key = f"demand:{data['demand_id']}"
+        elif envelope["type"] == ev.KPI_RECORDED:
+            key = repository._kpi_key(data)
+        else:
+            continue
+        newest.setdefault(key, []).append(envelope)
+    for key, sent in newest.items():
+        stored = db.contributions.find_one({"_id": key})
+        last = max(sent, key=lambda e: e["occurred_at"])
+        assert stored["event_id"] == last["event_id"], key
+        assert stored["event_ids"] == sorted(e["event_id"] for e in sent)
+    # the late members' work moved to their branches
+    for member in (f"{p}m6", f"{p}m7"):
+        assert db.contributions.count_documents(
+            {"members": member, "kind": "activity", "branch_id": None}) == 0
+
+    for month in MONTHS:
+        response = requests.post(
+            f"{web_url}/api/v1/periods/{month}/rescore", json={"version": 1},
+            headers=STAFF, timeout=120)
+        assert response.status_code == 200, response.text
+    replayed = {c["_id"]: c for c in db.scorecards.find(
+        {"subject_id": {"$regex": f"^{p}"}})}
+    assert sorted(replayed) == sorted(live)
+    for card_id, card in live.items():
+        for field in CARD_FIELDS:
+            assert replayed[card_id][field] == card[field], (card_id, field)
+
+
+def test_batches_of_every_kind_cost_a_constant_number_of_statements(
+        assessment, db, monkeypatch):
+    """Directory records, demands, KPI values and ratings: a batch of 10 or
+    of 40 costs the same statements, none per event or per card."""
+    monkeypatch.setattr(repository, "IN_CHUNK", 10_000)  # one read each
+    p = uuid.uuid4().hex[:6]
+
+    def member(i):
+        return f"{p}m{i % 30}"
+
+    def directory(size, round_):
+        return [directory_event("member", member(i), {
+            "name": f"党员{i}", "branch_id": f"{p}b{i % 6}",
+            "unit_id": f"{p}u{i % 6}"}, at("2026-09", 1 + round_, 8))
+            for i in range(size)]
+
+    def demands(size, round_):
+        return [ev.make_event(ev.DEMAND_RAISED, {
+            "demand_id": f"{p}d{round_}-{i}", "owner_unit_id": f"{p}u{i % 6}",
+            "member_id": member(i), "status": "raised",
+            "raised_at": at(MONTHS[i % 3], 2).isoformat()},
+            source="activity", occurred_at=at(MONTHS[i % 3], 2))
+            for i in range(size)]
+
+    def kpis(size, round_):
+        return [ev.make_event(ev.KPI_RECORDED, {
+            "subject_type": "member", "subject_id": member(i),
+            "period": MONTHS[i % 3], "indicator": f"k{round_}-{i}",
+            "value": 0.5 * i}, source="activity") for i in range(size)]
+
+    def ratings(size, round_):
+        return [ev.make_event(ev.FEEDBACK_SUBMITTED, {
+            "rating_id": f"{p}r{round_}-{i}", "member_id": member(i),
+            "rating": 1 + i % 5,
+            "submitted_at": at(MONTHS[i % 3], 3).isoformat()},
+            source="feedback") for i in range(size)]
+
+    for name, make in [("on_directory_changed", directory),
+                       ("on_demand_raised", demands),
+                       ("on_kpi_recorded", kpis),
+                       ("on_feedback_submitted", ratings)]:
+        seen = {}
+        for round_, size in enumerate((1, 10, 40)):
+            # the first (1 event) lets start-up (the default scheme) finish
+            payloads = make(size, round_)
+            with STATEMENTS.count(db.name) as statements:
+                with entrypoint_hook(assessment, name) as consume:
+                    consume(payloads)
+            seen[size] = statements
+        assert seen[10] == seen[40], name
+        assert len(seen[40]) <= 12, (name, seen[40])

@@ -19,15 +19,52 @@ def service():
 
 def test_each_consumer_runs_one_transaction_keyed_on_the_event_id():
     worker = service()
-    envelope = ev.make_event(ev.KPI_RECORDED, {
-        "subject_type": "unit", "subject_id": "u1", "period": "2026-11",
-        "indicator": "investment_signed", "value": 3.5},
-        source="activity", correlation_id="k1")
-    worker.on_kpi_recorded(envelope)
+    envelope = ev.make_event(ev.APPEAL_DECIDED, {
+        "rating_id": "r1", "upheld": True}, source="feedback",
+        correlation_id="k1")
+    worker.on_appeal_decided(envelope)
     (fn,), kwargs = worker.store.transaction.call_args
-    assert kwargs["consumed"] == ("on_kpi_recorded", envelope["event_id"])
+    assert kwargs["consumed"] == ("on_appeal_decided", envelope["event_id"])
     assert kwargs["correlation_id"] == "k1"
     assert callable(fn)
+    worker.dead_letters.assert_not_called()
+
+
+def test_high_volume_consumers_apply_batches_keyed_on_event_ids():
+    worker = service()
+    kpis = [ev.make_event(ev.KPI_RECORDED, {
+        "subject_type": "unit", "subject_id": "u1", "period": "2026-11",
+        "indicator": "investment_signed", "value": 3.5 + i},
+        source="activity") for i in range(3)]
+    uow = mock.Mock()
+    with mock.patch("services.assessment.repository.apply_kpis",
+                    return_value=None) as apply, \
+            mock.patch("services.assessment.repository.apply_changes"):
+        worker.on_kpi_recorded(kpis)
+        (fn, handler, batch), _ = worker.store.transaction_batch.call_args
+        assert handler == "on_kpi_recorded"
+        assert [e["event_id"] for e in batch] == [
+            e["event_id"] for e in kpis]
+        fn(uow, kpis[1:])
+    loaded = apply.call_args.args[1]
+    assert [e["data"]["value"] for e in loaded] == [4.5, 5.5]
+    for name, event_type, data in [
+            ("on_demand_raised", ev.DEMAND_RAISED, {
+                "demand_id": "d1", "status": "raised",
+                "raised_at": "2026-10-31T17:30:00+00:00"}),
+            ("on_demand_status_changed", ev.DEMAND_STATUS_CHANGED, {
+                "demand_id": "d1", "status": "resolved",
+                "raised_at": "2026-10-31T17:30:00+00:00"}),
+            ("on_directory_changed", ev.DIRECTORY_CHANGED, {
+                "kind": "member", "id": "m1", "record": {"unit_id": "u1"}}),
+            ("on_feedback_submitted", ev.FEEDBACK_SUBMITTED, {
+                "rating_id": "r1", "rating": 5,
+                "submitted_at": "2026-10-31T17:30:00+00:00"})]:
+        envelope = ev.make_event(event_type, data, source="activity")
+        getattr(worker, name)([envelope])
+        (_, handler, batch), _ = worker.store.transaction_batch.call_args
+        assert handler == name
+        assert [e["event_id"] for e in batch] == [envelope["event_id"]]
     worker.dead_letters.assert_not_called()
 
 
@@ -50,8 +87,16 @@ def test_invalid_event_data_is_dead_lettered_not_applied():
     envelope = ev.make_event(ev.FEEDBACK_SUBMITTED, {
         "rating_id": "r1", "rating": 9,
         "submitted_at": "2026-11-20T10:00:00+08:00"}, source="feedback")
-    worker.on_feedback_submitted(envelope)
-    worker.store.transaction.assert_not_called()
+    valid = ev.make_event(ev.FEEDBACK_SUBMITTED, {
+        "rating_id": "r2", "rating": 4,
+        "submitted_at": "2026-11-20T10:00:00+08:00"}, source="feedback")
+    worker.on_feedback_submitted([valid, envelope])
+    # the batch fails, is replayed one event at a time: only the invalid
+    # event is dead-lettered, the valid one applied alone
+    [(_, _, batch)] = [c.args for c in
+                       worker.store.transaction_batch.call_args_list]
+    assert [e["event_id"] for e in batch] == [valid["event_id"]]
+    worker.dead_letters.assert_called_once()
     payload, reason = worker.dead_letters.call_args[0]
     assert payload["event_id"] == envelope["event_id"]
     assert "rating" in reason and "less than or equal to 5" in reason

@@ -88,10 +88,9 @@ def test_duplicate_event_is_ignored():
     service = worker_factory(AssessmentService)
     service.config = {}
     service.store.transaction.side_effect = Duplicate("e1")
-    # a single-event consumer: feedback.submitted
-    envelope = ev.make_event("feedback.submitted", {
-        "rating_id": "r1", "invitation_id": "i1", "subject_type": "activity",
-        "subject_id": "a1", "member_id": "m1", "rating": 5, "bad": False,
-        "submitted_at": "2026-03-02T09:00:00+08:00"}, source="feedback")
-    assert service.on_feedback_submitted(envelope) is None
+    # a single-event consumer: appeal.decided
+    envelope = ev.make_event("appeal.decided", {
+        "appeal_id": "a1", "rating_id": "r1", "upheld": True},
+        source="feedback")
+    assert service.on_appeal_decided(envelope) is None
     service.dead_letters.assert_not_called()
