@@ -247,7 +247,7 @@ def print_summary(seen, console):
     top = a["boards"]["unit"]["entries"][:3]
     table.add_row("综合考评", "单位前三：" + "、".join(
         f"{e['name']}（{e['total']:.1f}，{e['grade']}）" for e in top)
-        + f"；支部阶梯：" + "、".join(
+        + "；支部阶梯：" + "、".join(
             f"{RUNG_NAMES.get(k, k)} {v}" for k, v in a["ladder"].items()))
     if sel:
         final = sel.get("final") or []

@@ -148,7 +148,8 @@ class ActivityService(ServiceBase):
         return json_response(schemas.ActivitySchema().dump(activity),
                              status=201)
 
-    @http("GET", "/api/v1/activities/<activity_id>")
+    @http("GET", "/api/v1/activities/<activity_id>",
+          expected_exceptions=EXPECTED)
     def get_activity(self, request, activity_id):
         self.staff(request)
         activity = repository.get_activity(self.store.db, activity_id)
@@ -263,13 +264,14 @@ class ActivityService(ServiceBase):
         page = repository.list_demands(self.store.db, query_args(request))
         return json_response(page_body(page, schemas.DemandSchema()))
 
-    @http("GET", "/api/v1/demands/<demand_id>")
+    @http("GET", "/api/v1/demands/<demand_id>", expected_exceptions=EXPECTED)
     def get_demand(self, request, demand_id):
         self.staff(request)
         return json_response(schemas.DemandSchema().dump(
             repository.get_demand(self.store.db, demand_id)))
 
-    @http("POST", "/api/v1/demands/<demand_id>/<action>")
+    @http("POST", "/api/v1/demands/<demand_id>/<action>",
+          expected_exceptions=EXPECTED)
     def act_on_demand(self, request, demand_id, action):
         staff = self.staff(request)
         if action not in domain.ACTIONS:
@@ -318,7 +320,8 @@ class ActivityService(ServiceBase):
         return json_response({"items": schemas.CampaignSchema().dump(
             repository.list_campaigns(self.store.db), many=True)})
 
-    @http("GET", "/api/v1/campaigns/<campaign_id>")
+    @http("GET", "/api/v1/campaigns/<campaign_id>",
+          expected_exceptions=EXPECTED)
     def campaign_progress(self, request, campaign_id):
         self.staff(request)
         campaign = repository.get_campaign(self.store.db, campaign_id)
