@@ -2,6 +2,8 @@
 
 import time
 
+from pymongo import monitoring
+
 
 def wait_for(fetch, timeout=15, what="result", interval=0.1):
     """Poll ``fetch()`` until it returns something truthy and return that;
@@ -34,3 +36,53 @@ def emitted(db, event_type, **match):
     return [envelope for envelope in outbox_events(db, event_type)
             if all(envelope["data"].get(key) == value
                    for key, value in match.items())]
+
+
+class Statements(monitoring.CommandListener):
+    """The statements a service sends to one database while ``count``ing,
+    as (command, collection), and whether each ran in a transaction.
+    ``skip(name, collection, command)`` leaves out what runs beside the
+    worker being measured (the outbox relay, sweepers)."""
+
+    def __init__(self, skip=None):
+        self.skip = skip or (lambda name, target, command: target == "outbox")
+        self.database = None
+        self.seen = []
+        self.in_transaction = []
+
+    def count(self, database):
+        self.database, self.seen, self.in_transaction = database, [], []
+        return self
+
+    def __enter__(self):
+        return self.seen
+
+    def __exit__(self, *exc):
+        self.database = None
+
+    def started(self, event):
+        name = event.command_name
+        if self.database is None or (
+                event.database_name != self.database
+                and name not in ("commitTransaction", "abortTransaction")):
+            return
+        target = event.command.get(name)
+        target = target if isinstance(target, str) else None
+        if self.skip(name, target, event.command):
+            return
+        self.seen.append((name, target))
+        self.in_transaction.append("txnNumber" in event.command)
+
+    def succeeded(self, event):
+        pass
+
+    def failed(self, event):
+        pass
+
+
+def statement_counter(skip=None):
+    """A registered ``Statements``. pymongo listeners are process-wide and
+    must exist before a client is made: call this at import time."""
+    counter = Statements(skip)
+    monitoring.register(counter)
+    return counter

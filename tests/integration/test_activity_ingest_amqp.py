@@ -17,8 +17,8 @@ from services.activity.service import ActivityService
 from sifuwu import events as ev
 from sifuwu import wiring
 from sifuwu.stack import free_port
-from tests.helpers import wait_for
 from tests import helpers
+from tests.helpers import wait_for
 
 SYSTEM = "hotline12345"
 OTHER = "partymembers"

@@ -11,7 +11,6 @@ import uuid
 import pytest
 import requests
 from nameko.testing.services import entrypoint_hook
-from pymongo import monitoring
 
 from services.assessment import repository
 from services.assessment.service import AssessmentService
@@ -26,45 +25,8 @@ TZ = dt.timezone(dt.timedelta(hours=8))
 MONTHS = ("2026-09", "2026-10", "2026-11")
 
 
-class Statements(monitoring.CommandListener):
-    """Statements sent to one database while counting, as (command,
-    collection); the outbox relay's run beside and are left out."""
-
-    def __init__(self):
-        self.database = None
-        self.seen = []
-
-    def count(self, database):
-        self.database, self.seen = database, []
-        return self
-
-    def __enter__(self):
-        return self.seen
-
-    def __exit__(self, *exc):
-        self.database = None
-
-    def started(self, event):
-        name = event.command_name
-        if self.database is None or (
-                event.database_name != self.database
-                and name not in ("commitTransaction", "abortTransaction")):
-            return
-        target = event.command.get(name)
-        target = target if isinstance(target, str) else None
-        if target != "outbox":
-            self.seen.append((name, target))
-
-    def succeeded(self, event):
-        pass
-
-    def failed(self, event):
-        pass
-
-
-# pymongo listeners are process-wide and must exist before a client is made
-STATEMENTS = Statements()
-monitoring.register(STATEMENTS)
+# the outbox relay's statements run beside and are left out
+STATEMENTS = helpers.statement_counter()
 
 
 @pytest.fixture

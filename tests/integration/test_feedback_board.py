@@ -15,8 +15,8 @@ from services.feedback.service import FeedbackService
 from sifuwu import events as ev
 from sifuwu import wiring
 from sifuwu.stack import free_port
-from tests.helpers import wait_for
 from tests import helpers
+from tests.helpers import wait_for
 
 STAFF = {"Authorization": "Bearer staff-token"}
 

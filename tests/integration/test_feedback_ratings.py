@@ -14,14 +14,13 @@ import requests
 from kombu import Connection, Queue
 from kombu.pools import producers
 from nameko.testing.services import entrypoint_hook
-from pymongo import monitoring
 
 from services.feedback.service import FeedbackService
 from sifuwu import events as ev
 from sifuwu import wiring
 from sifuwu.stack import free_port
-from tests.helpers import wait_for
 from tests import helpers
+from tests.helpers import wait_for
 
 STAFF = {"Authorization": "Bearer staff-token"}
 UNIT = {"Authorization": "Bearer unit-token"}
@@ -48,52 +47,11 @@ def db_of(mongo, config):
     return mongo[f"{config['SIFUWU_DB_PREFIX']}feedback"]
 
 
-class Statements(monitoring.CommandListener):
-    """The statements a service container sends to its database while
-    ``counting``, as (command, collection). The outbox relay's reads and
-    "sent" updates and the overdue sweeper's reads run beside the workers
-    and are left out."""
-
-    BESIDE = {("find", "outbox"), ("update", "outbox"),
-              ("find", "rectifications")}
-
-    def __init__(self):
-        self.database = None
-        self.seen = []
-        self.in_transaction = []
-
-    def count(self, database):
-        self.database, self.seen, self.in_transaction = database, [], []
-        return self
-
-    def __enter__(self):
-        return self.seen
-
-    def __exit__(self, *exc):
-        self.database = None
-
-    def started(self, event):
-        name = event.command_name
-        if self.database is None or (
-                event.database_name != self.database
-                and name not in ("commitTransaction", "abortTransaction")):
-            return
-        target = event.command.get(name)
-        entry = (name, target if isinstance(target, str) else None)
-        if entry not in self.BESIDE:
-            self.seen.append(entry)
-            self.in_transaction.append("txnNumber" in event.command)
-
-    def succeeded(self, event):
-        pass
-
-    def failed(self, event):
-        pass
-
-
-# pymongo listeners are process-wide and must exist before a client is made
-STATEMENTS = Statements()
-monitoring.register(STATEMENTS)
+# The outbox relay's reads and "sent" updates and the overdue sweeper's
+# reads run beside the workers and are left out.
+BESIDE = {("find", "outbox"), ("update", "outbox"), ("find", "rectifications")}
+STATEMENTS = helpers.statement_counter(
+    lambda name, target, command: (name, target) in BESIDE)
 
 
 def outbox(db, event_type, **match):

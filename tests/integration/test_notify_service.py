@@ -10,12 +10,12 @@ import requests
 from kombu import Connection, Queue
 from kombu.pools import producers
 from nameko.testing.services import entrypoint_hook
-from pymongo import monitoring
 
 from services.notify.peers import Peer
 from services.notify.service import NotifyService
 from sifuwu import events as ev
 from sifuwu import wiring
+from tests import helpers
 from tests.helpers import wait_for
 
 STAFF = {"Authorization": "Bearer staff-token"}
@@ -32,50 +32,15 @@ def publish(config, envelope, publisher):
 
 
 
-class Statements(monitoring.CommandListener):
-    """The statements a service container sends to its database while
-    counting, as (command, collection); the outbox relay's and the
-    sweeper's look-ups (by status, not by id) run beside and are left
-    out."""
-
-    def __init__(self):
-        self.database = None
-        self.seen = []
-
-    def count(self, database):
-        self.database, self.seen = database, []
-        return self
-
-    def __enter__(self):
-        return self.seen
-
-    def __exit__(self, *exc):
-        self.database = None
-
-    def started(self, event):
-        name = event.command_name
-        if self.database is None or (
-                event.database_name != self.database
-                and name not in ("commitTransaction", "abortTransaction")):
-            return
-        target = event.command.get(name)
-        target = target if isinstance(target, str) else None
-        if target == "outbox" or (
-                name == "find" and target == "messages"
-                and "_id" not in event.command.get("filter", {})):
-            return
-        self.seen.append((name, target))
-
-    def succeeded(self, event):
-        pass
-
-    def failed(self, event):
-        pass
+def _beside(name, target, command):
+    """The outbox relay's and the sweeper's look-ups (by status, not by id)
+    run beside the worker and are left out."""
+    return target == "outbox" or (
+        name == "find" and target == "messages"
+        and "_id" not in command.get("filter", {}))
 
 
-# pymongo listeners are process-wide and must exist before a client is made
-STATEMENTS = Statements()
-monitoring.register(STATEMENTS)
+STATEMENTS = helpers.statement_counter(_beside)
 
 
 @pytest.fixture(scope="module")
