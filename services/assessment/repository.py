@@ -146,46 +146,6 @@ def directory_names(db, kind):
             for d in db[DIRECTORY].find({"kind": kind})}
 
 
-def apply_directory_change(uow, envelope):
-    """Keep the newest record per entry; fill branch/unit of a member's
-    contributions that arrived before the member did. Returns the change
-    to the cards (``CardChanges``)."""
-    changes = CardChanges()
-    data = envelope["data"]
-    kind, entry_id = data["kind"], data["id"]
-    if kind == "recipient":
-        return changes
-    record = data.get("record") or {}
-    key = f"{kind}:{entry_id}"
-    current = uow.col(DIRECTORY).find_one({"_id": key}, session=uow.session)
-    occurred = envelope["occurred_at"]
-    if current is not None and current["as_of"] > occurred:
-        return changes
-    doc = {"_id": key, "kind": kind, "id": entry_id, "as_of": occurred,
-           "event_id": envelope["event_id"]}
-    doc.update({f: record[f] for f in DIRECTORY_FIELDS if f in record})
-    uow.col(DIRECTORY).replace_one({"_id": key}, doc, upsert=True,
-                                   session=uow.session)
-    if kind == "member":
-        _lock(uow, [f"member:{entry_id}"])
-        for field in ("branch_id", "unit_id"):
-            if not doc.get(field):
-                continue
-            found = [c for c in uow.col(CONTRIBUTIONS).find(
-                         {"members": entry_id, field: None},
-                         session=uow.session)
-                     if c["kind"] != "party_activity"]
-            if not found:
-                continue
-            uow.col(CONTRIBUTIONS).update_many(
-                {"_id": {"$in": [c["_id"] for c in found]}},
-                {"$set": {field: doc[field]}}, session=uow.session)
-            for contribution in found:
-                changes.replace(contribution,
-                                dict(contribution, **{field: doc[field]}))
-    return changes
-
-
 def _as_stored(moment):
     """A time as the store keeps it (BSON: milliseconds), so a batch
     compares times in memory exactly as one event at a time would compare
@@ -194,8 +154,9 @@ def _as_stored(moment):
 
 
 def apply_directory_changes(uow, envelopes):
-    """``apply_directory_change`` of a batch, in order, in a constant
-    number of statements: the newest record per entry is found in memory
+    """Directory changes (member, branch, unit entries), in order, in a
+    constant number of statements: the newest record per entry (an older
+    record arriving late changes nothing) is found in memory
     (across the batch and the stored entries) and written once; for each
     member, the first record applied that names a branch (a unit) fills
     the contributions that arrived without one, as it would one event at
@@ -456,38 +417,11 @@ def add_party_activities(uow, batch):
     return _insert_new(uow, docs)
 
 
-def add_rating(uow, envelope, month):
-    data = envelope["data"]
-    rating_id = data["rating_id"]
-    _lock(uow, [f"rating:{rating_id}"])
-    marks = list(uow.col(CONTRIBUTIONS).find(
-        {"rating_id": rating_id, "kind": {"$in": ["appeal", "rectification"]}},
-        session=uow.session))
-    excluded_by = [m["event_ids"][0] for m in marks
-                   if m["kind"] == "appeal" and m.get("upheld")]
-    rectified_by = [m["event_ids"][0] for m in marks
-                    if m["kind"] == "rectification"]
-    branch_id, unit_id = _attribution(uow, data["member_id"],
-                                      data.get("branch_id"),
-                                      data.get("unit_id"))
-    return _insert_new(uow, [{
-        "_id": f"rating:{rating_id}", "kind": "rating",
-        "event_ids": [envelope["event_id"]], "rating_id": rating_id,
-        "rating": data["rating"],
-        "members": [data["member_id"]] if data["member_id"] else [],
-        "branch_id": branch_id,
-        "unit_id": unit_id, "month": month,
-        "excluded": bool(excluded_by) or bool(data.get("excluded")),
-        "excluded_by": excluded_by,
-        "rectified_by": rectified_by,
-        "figures": domain.rating_figures(data["rating"],
-                                         bool(rectified_by))}])
-
-
 def add_ratings(uow, batch):
-    """``add_rating`` of a batch, ``batch`` = [(envelope, month)] in order
-    (a rating repeated keeps its first event): a constant number of
-    statements whatever its size."""
+    """Rating contributions, ``batch`` = [(envelope, month)] in order (a
+    rating repeated keeps its first event; an upheld appeal or a closed
+    rectification recorded before it is applied to it): a constant number
+    of statements whatever its size."""
     first = {}
     for envelope, month in batch:
         first.setdefault(envelope["data"]["rating_id"], (envelope, month))
@@ -580,39 +514,6 @@ def add_rating_mark(uow, envelope, kind, month):
     return changes.replace(rating, updated)
 
 
-def _newest_wins(uow, key, envelope):
-    """For a contribution that holds a subject's latest state: the stored
-    one, every event id behind it (this one added), and whether this event
-    is older than the stored state. An older event only adds its id."""
-    current = uow.col(CONTRIBUTIONS).find_one({"_id": key},
-                                              session=uow.session)
-    event_ids = sorted(set((current or {}).get("event_ids", []))
-                       | {envelope["event_id"]})
-    stale = current is not None and current["as_of"] > envelope["occurred_at"]
-    if stale:
-        uow.col(CONTRIBUTIONS).update_one(
-            {"_id": key}, {"$set": {"event_ids": event_ids}},
-            session=uow.session)
-    return current, event_ids, stale
-
-
-def apply_demand(uow, envelope, month):
-    """A demand counts once, in the month it was raised, at its latest known
-    state (newest event wins, whatever order events arrive in)."""
-    data = envelope["data"]
-    key = f"demand:{data['demand_id']}"
-    current, event_ids, stale = _newest_wins(uow, key, envelope)
-    if stale:
-        return CardChanges()
-    branch_id, unit_id = _attribution(uow, data.get("member_id"), None,
-                                      data.get("owner_unit_id"))
-    doc = dict(_demand_doc(envelope, month, branch_id, unit_id),
-               event_ids=event_ids)
-    uow.col(CONTRIBUTIONS).replace_one({"_id": key}, doc, upsert=True,
-                                       session=uow.session)
-    return CardChanges().replace(current, doc)
-
-
 def _demand_doc(envelope, month, branch_id, unit_id):
     data = envelope["data"]
     member_id = data.get("member_id")
@@ -627,23 +528,6 @@ def _demand_doc(envelope, month, branch_id, unit_id):
             "members": [member_id] if member_id else [],
             "branch_id": branch_id, "unit_id": unit_id, "month": month,
             "figures": domain.demand_figures(data)}
-
-
-def apply_kpi(uow, envelope):
-    """A business KPI value (业务指标): the newest value per subject, period
-    and indicator counts."""
-    data = envelope["data"]
-    subject_type, subject_id = data["subject_type"], data["subject_id"]
-    key = _kpi_key(data)
-    current, event_ids, stale = _newest_wins(uow, key, envelope)
-    if stale:
-        return CardChanges()
-    place = _attribution(uow, subject_id) if subject_type == "member" \
-        else None
-    doc = dict(_kpi_doc(envelope, place), event_ids=event_ids)
-    uow.col(CONTRIBUTIONS).replace_one({"_id": key}, doc, upsert=True,
-                                       session=uow.session)
-    return CardChanges().replace(current, doc)
 
 
 def _kpi_key(data):
@@ -673,7 +557,8 @@ def _kpi_doc(envelope, place):
 
 
 def _apply_newest(uow, states):
-    """``_newest_wins`` of a batch, in order, in a constant number of
+    """Newest state wins (by the event's occurred_at; a strictly older
+    event is stale), for a batch in order, in a constant number of
     statements. ``states`` = [(envelope, doc)]: the contribution each event
     would write (``_id`` its subject's key). Per key, the newest state of
     the batch and the stored one is found in memory and written once, with
@@ -711,8 +596,9 @@ def _apply_newest(uow, states):
 
 
 def apply_demands(uow, batch):
-    """``apply_demand`` of a batch, ``batch`` = [(envelope, month)] in
-    order: a constant number of statements whatever its size."""
+    """Demand contributions (the newest state of each demand),
+    ``batch`` = [(envelope, month)] in order: a constant number of
+    statements whatever its size."""
     places = _attributions(uow, [
         (e["data"].get("member_id"), None, e["data"].get("owner_unit_id"))
         for e, _ in batch])
@@ -722,8 +608,9 @@ def apply_demands(uow, batch):
 
 
 def apply_kpis(uow, envelopes):
-    """``apply_kpi`` of a batch, in order: a constant number of
-    statements whatever its size."""
+    """KPI contributions (the newest value of each subject, indicator and
+    period), in order: a constant number of statements whatever its
+    size."""
     members = [e["data"]["subject_id"] for e in envelopes
                if e["data"]["subject_type"] == "member"]
     places = dict(zip(members, _attributions(
