@@ -12,9 +12,9 @@ from sifuwu.story import SUPERVISOR_TOKENS, StoryError, Story  # noqa: F401
 
 STAFF = {"Authorization": "Bearer staff-token"}
 # The default demo is the full city (~60 departments, 300 branches, 5,100
-# members, ~20,600 events) with a lighter year of service activities; the
-# story took 559 s on the 2-core machine with a test run beside it (see
-# README). --scale 0.05 is a 3-minute version.
+# members, ~20,600 events) with a lighter year of service activities:
+# 8 min 46 s from a fresh clone on the 2-core machine, the story 461 s
+# (see README). --scale 0.05 is a 3-minute version.
 DEMO_SCALE = 1.0
 DEMO_ACTIVITIES_PER_MEMBER = 1.2
 
