@@ -2,6 +2,7 @@
 
 import time
 
+from kombu import Connection, Queue
 from pymongo import monitoring
 
 
@@ -15,6 +16,18 @@ def wait_for(fetch, timeout=15, what="result", interval=0.1):
             return value
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def drain(amqp_uri, queue_name):
+    """Every message waiting in a durable queue, taken off it."""
+    messages = []
+    with Connection(amqp_uri) as conn:
+        queue = Queue(queue_name, durable=True)(conn.default_channel)
+        while True:
+            message = queue.get(no_ack=True)
+            if message is None:
+                return messages
+            messages.append(message)
 
 
 def outbox_events(db, event_type=None, *, sent=None):

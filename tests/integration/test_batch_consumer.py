@@ -10,7 +10,7 @@ from sifuwu import events as ev
 from sifuwu import wiring
 from sifuwu.batch import batch_consumes
 from sifuwu.service import ServiceBase
-from tests.helpers import wait_for
+from tests.helpers import drain, wait_for
 
 SEEN = "seen"
 
@@ -40,19 +40,6 @@ def publish(amqp_uri, payloads):
                              routing_key=ev.ACTIVITY_LOGGED,
                              serializer="json", declare=[exchange],
                              delivery_mode=2)
-
-
-
-
-def drain(amqp_uri, queue_name):
-    messages = []
-    with Connection(amqp_uri) as conn:
-        queue = Queue(queue_name, durable=True)(conn.default_channel)
-        while True:
-            message = queue.get(no_ack=True)
-            if message is None:
-                return messages
-            messages.append(message)
 
 
 def test_batch_consumer_applies_each_event_once(container_factory,

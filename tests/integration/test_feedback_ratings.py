@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
-from kombu import Connection, Queue
+from kombu import Connection
 from kombu.pools import producers
 from nameko.testing.services import entrypoint_hook
 
@@ -344,15 +344,7 @@ def test_activities_are_invited_in_batches_once_each(feedback, config,
 
 
 def dead_letters(amqp_uri):
-    with Connection(amqp_uri) as conn:
-        queue = Queue(wiring.DEAD_LETTER_QUEUE, durable=True)(
-            conn.default_channel)
-        found = []
-        while True:
-            message = queue.get(no_ack=True)
-            if message is None:
-                return found
-            found.append(message)
+    return helpers.drain(amqp_uri, wiring.DEAD_LETTER_QUEUE)
 
 
 def test_an_invalid_activity_is_dead_lettered_alone(feedback, config, mongo):

@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 import requests
-from kombu import Connection, Queue
+from kombu import Connection
 from kombu.pools import producers
 from nameko.testing.services import entrypoint_hook
 
@@ -382,15 +382,7 @@ def test_a_batch_of_invitations_costs_a_constant_number_of_statements(
 
 
 def dead_letters(amqp_uri):
-    with Connection(amqp_uri) as conn:
-        queue = Queue(wiring.DEAD_LETTER_QUEUE, durable=True)(
-            conn.default_channel)
-        found = []
-        while True:
-            message = queue.get(no_ack=True)
-            if message is None:
-                return found
-            found.append(message)
+    return helpers.drain(amqp_uri, wiring.DEAD_LETTER_QUEUE)
 
 
 def test_a_bad_invitation_is_dead_lettered_and_the_batch_goes_on(
