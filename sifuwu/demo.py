@@ -8,7 +8,9 @@ import requests
 from rich.console import Console
 from rich.table import Table
 
-from sifuwu.story import SUPERVISOR_TOKENS, StoryError, Story  # noqa: F401
+from sifuwu.story import (  # noqa: F401
+    SUPERVISOR_TOKENS, Story, StoryError, poll,
+)
 
 STAFF = {"Authorization": "Bearer staff-token"}
 # The default demo is the full city (~60 departments, 300 branches, 5,100
@@ -17,17 +19,6 @@ STAFF = {"Authorization": "Bearer staff-token"}
 # (see README). --scale 0.05 is a 3-minute version.
 DEMO_SCALE = 1.0
 DEMO_ACTIVITIES_PER_MEMBER = 1.2
-
-
-def poll(fetch, ready, timeout=30, what="结果"):
-    deadline = time.monotonic() + timeout
-    value = None
-    while time.monotonic() < deadline:
-        value = fetch()
-        if ready(value):
-            return value
-        time.sleep(0.2)
-    raise StoryError(f"等待{what}超时（{timeout} 秒）: {value!r}")
 
 
 def skeleton_story(urls, member_id="m-demo-001", phone="13800138000",

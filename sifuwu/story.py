@@ -68,6 +68,19 @@ class StoryError(RuntimeError):
     pass
 
 
+def poll(fetch, ready, timeout=30, what="结果", interval=0.2):
+    """``fetch()`` until ``ready(value)``; ``StoryError`` after
+    ``timeout`` seconds, naming what was awaited and the last value."""
+    deadline = time.monotonic() + timeout
+    value = None
+    while time.monotonic() < deadline:
+        value = fetch()
+        if ready(value):
+            return value
+        time.sleep(interval)
+    raise StoryError(f"等待{what}超时（{timeout} 秒）：{str(value)[:300]}")
+
+
 def at(day, hour=10, minute=0):
     """A Beijing-time ISO moment on ``day`` (a date)."""
     return dt.datetime(day.year, day.month, day.day, hour, minute,
@@ -394,14 +407,8 @@ class Story:
         return self.call(method, service, path, headers=STAFF, **kwargs)
 
     def poll(self, fetch, ready, timeout=120, what="结果", interval=0.5):
-        deadline = time.monotonic() + timeout
-        value = None
-        while time.monotonic() < deadline:
-            value = fetch()
-            if ready(value):
-                return value
-            time.sleep(interval)
-        raise StoryError(f"等待{what}超时（{timeout} 秒）：{str(value)[:300]}")
+        return poll(fetch, ready, timeout=timeout, what=what,
+                    interval=interval)
 
     def phase(self, name):
         return _Phase(self, name)
