@@ -136,14 +136,14 @@ def outbox_documents(envelopes, now):
     """Outbox documents of one transaction: its events in order, in chunks
     (one document is one insert, one sweep read and one "sent" update for
     the whole chunk, whatever the number of events)."""
-    return [{"_id": uuid.uuid4().hex,
-             "envelopes": envelopes[start:start + OUTBOX_CHUNK],
-             "types": sorted({e["type"] for e in
-                              envelopes[start:start + OUTBOX_CHUNK]}),
-             "count": len(envelopes[start:start + OUTBOX_CHUNK]),
-             "sent": False, "created_at": now,
-             "seq": start // OUTBOX_CHUNK}
-            for start in range(0, len(envelopes), OUTBOX_CHUNK)]
+    docs = []
+    for start in range(0, len(envelopes), OUTBOX_CHUNK):
+        chunk = envelopes[start:start + OUTBOX_CHUNK]
+        docs.append({"_id": uuid.uuid4().hex, "envelopes": chunk,
+                     "types": sorted({e["type"] for e in chunk}),
+                     "count": len(chunk), "sent": False, "created_at": now,
+                     "seq": len(docs)})
+    return docs
 
 
 def outbox_envelopes(doc):
@@ -338,7 +338,7 @@ class Store(DependencyProvider):
         finally:
             publisher.close()
 
-    def relay_once(self, publisher=None):
+    def relay_once(self, publisher):
         """Publish one batch of outbox documents still unsent after
         ``SWEEP_GRACE`` seconds; returns the number of documents."""
         cutoff = ev.utcnow() - dt.timedelta(seconds=SWEEP_GRACE)
@@ -347,14 +347,7 @@ class Store(DependencyProvider):
             sort=[("created_at", ASCENDING), ("seq", ASCENDING)],
             limit=RELAY_BATCH))
         if pending:
-            own = publisher is None
-            publisher = publisher or ConfirmingPublisher(
-                self.settings.amqp_uri)
-            try:
-                self.publish_docs(pending, publisher)
-            finally:
-                if own:
-                    publisher.close()
+            self.publish_docs(pending, publisher)
         return len(pending)
 
     def publish_docs(self, docs, publisher):
