@@ -250,7 +250,7 @@ class EmbeddedStack:
         log = open(self.base / "logs" / "store.log", "ab")
         self.processes["store"] = subprocess.Popen(
             [str(exe), "--host", "127.0.0.1", "--port", str(self.ports.store),
-             "--storage-path", str(data), "--log-level", "WARNING"],
+             "--storage-path", str(data), "--log-level", "WARNING", "--standalone"],
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         wait_until(self._store_ready, 60, "SecantusDB")
 
