@@ -12,7 +12,7 @@ from pymongo.errors import DuplicateKeyError
 from sifuwu import events as ev
 from sifuwu.errors import Conflict, DomainError, NotFound
 from sifuwu.privacy import Sealer, mask_name, mask_phone
-from sifuwu.store import Duplicate
+from sifuwu.store import Duplicate, find_in
 from services.activity import domain
 
 ACTIVITIES = "activities"
@@ -690,9 +690,8 @@ def ingest_many(uow, envelopes, *, via, now, rules):
     before anything of it was written. A refusal after writing raises
     ``ItemFailed``."""
     ids = [receipt_id(envelope) for envelope in envelopes]
-    done = {doc["_id"]: doc.get("result") for doc in uow.col(RECEIPTS).find(
-        {"_id": {"$in": list(set(ids))}}, {"result": 1},
-        session=uow.session)}
+    done = {doc["_id"]: doc.get("result") for doc in find_in(
+        uow.col(RECEIPTS), "_id", ids, {"result": 1}, uow.session)}
     outcomes = [None] * len(envelopes)
     receipts = []
     run, run_ids = [], set()
@@ -745,8 +744,8 @@ def _find_by_ids(uow, collection, ids, projection=None):
     ids = list(dict.fromkeys(i for i in ids if i is not None))
     if not ids:
         return {}
-    return {doc["_id"]: doc for doc in uow.col(collection).find(
-        {"_id": {"$in": ids}}, projection, session=uow.session)}
+    return {doc["_id"]: doc for doc in find_in(
+        uow.col(collection), "_id", ids, projection, uow.session)}
 
 
 def _apply_bulk(uow, envelopes, *, now, sealer):

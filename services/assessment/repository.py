@@ -25,6 +25,7 @@ from pymongo.errors import DuplicateKeyError
 
 from sifuwu import events as ev
 from sifuwu.errors import DomainError, NotFound
+from sifuwu.store import find_in
 from services.assessment import domain
 
 SCHEMES = "schemes"
@@ -205,13 +206,12 @@ def _fill_attributions(uow, fillers):
     ``IN_CHUNK`` members), one write for all."""
     found = {}
     for field in ("branch_id", "unit_id"):
-        members = sorted(m for m, f in fillers if f == field)
-        for start in range(0, len(members), IN_CHUNK):
-            for contribution in uow.col(CONTRIBUTIONS).find(
-                    {"members": {"$in": members[start:start + IN_CHUNK]},
-                     field: None}, session=uow.session):
-                if contribution["kind"] != "party_activity":
-                    found.setdefault(contribution["_id"], contribution)
+        for contribution in find_in(
+                uow.col(CONTRIBUTIONS), "members",
+                [m for m, f in fillers if f == field], session=uow.session,
+                extra={field: None}):
+            if contribution["kind"] != "party_activity":
+                found.setdefault(contribution["_id"], contribution)
     changes = CardChanges()
     writes = []
     for cid, contribution in sorted(found.items()):
@@ -249,21 +249,10 @@ def _lock(uow, keys):
          for key in sorted(set(keys))], session=uow.session)
 
 
-# SecantusDB checks every document an ``_id`` $in finds against the list,
-# one value after another: lists of this many ids cost least per id.
-IN_CHUNK = 50
-
-
 def by_ids(db, collection, ids, projection=None, session=None):
     """The documents with these ``_id``s, read in a few statements
-    (``IN_CHUNK`` ids each)."""
-    ids = sorted(set(ids))
-    found = []
-    for start in range(0, len(ids), IN_CHUNK):
-        found.extend(db[collection].find(
-            {"_id": {"$in": ids[start:start + IN_CHUNK]}}, projection,
-            session=session))
-    return found
+    (``IN_CHUNK`` ids each: see ``find_in``)."""
+    return list(find_in(db[collection], "_id", ids, projection, session))
 
 
 def _directory(uow, kind, ids):
@@ -430,12 +419,10 @@ def add_ratings(uow, batch):
     rating_ids = sorted(first)
     _lock(uow, [f"rating:{r}" for r in rating_ids])
     marks = {}
-    for start in range(0, len(rating_ids), IN_CHUNK):
-        for mark in uow.col(CONTRIBUTIONS).find(
-                {"rating_id": {"$in": rating_ids[start:start + IN_CHUNK]}},
-                session=uow.session):
-            if mark["kind"] in ("appeal", "rectification"):
-                marks.setdefault(mark["rating_id"], []).append(mark)
+    for mark in find_in(uow.col(CONTRIBUTIONS), "rating_id", rating_ids,
+                        session=uow.session):
+        if mark["kind"] in ("appeal", "rectification"):
+            marks.setdefault(mark["rating_id"], []).append(mark)
     batch = list(first.values())
     places = _attributions(uow, [
         (e["data"]["member_id"], e["data"].get("branch_id"),
@@ -656,7 +643,7 @@ def schemes_for_months(db, months, session=None, now=None):
     return found
 
 
-def _card(key, sums, count, scheme):
+def monthly_card(key, sums, count, scheme):
     """A monthly card: its sums scored under ``scheme``."""
     subject_type, subject_id, month = key
     result = domain.scorecard(sums, scheme)
@@ -731,7 +718,7 @@ def apply_changes(uow, changes, now):
             sums.update(current.get("sums") or {})
             count = _stored_count(current)
         domain.add_sums(sums, changes.sums[key])
-        cards.append(_card(key, sums, count + changes.counts[key],
+        cards.append(monthly_card(key, sums, count + changes.counts[key],
                            schemes[key[2]]))
     _store_cards(uow, cards, stored, now, changes.sources)
     return cards
@@ -756,7 +743,7 @@ def rescore_month(uow, month, version, now):
                 session=uow.session):
             stored[card["_id"]] = card
             by_key.setdefault((subject_type, card["subject_id"], month), [])
-    cards = [_card(key, domain.sums_of(by_key[key], key[0], key[1]),
+    cards = [monthly_card(key, domain.sums_of(by_key[key], key[0], key[1]),
                    len(by_key[key]), scheme) for key in sorted(by_key)]
     _store_cards(uow, cards, stored, now)
     return len(cards)

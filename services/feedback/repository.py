@@ -15,6 +15,7 @@ from pymongo.errors import DuplicateKeyError
 from sifuwu import events as ev
 from sifuwu.errors import Conflict, Forbidden, Gone, NotFound
 from sifuwu.privacy import Sealer, contact_hash, mask_name, mask_phone
+from sifuwu.store import find_in
 from services.feedback import domain
 
 INVITATIONS = "invitations"
@@ -90,9 +91,8 @@ def issue_invitations(uow, wanted, *, secret, signer, base_url, now,
     store or earlier in ``wanted``)."""
     col = uow.col(INVITATIONS)
     ids = list({item["subject_id"] for item in wanted})
-    invited = {doc["subject_id"] for doc in col.find(
-        {"subject_id": {"$in": ids}}, {"subject_id": 1},
-        session=uow.session)} if ids else set()
+    invited = {doc["subject_id"] for doc in find_in(
+        col, "subject_id", ids, {"subject_id": 1}, uow.session)}
     sealer = Sealer(secret)
     expires_at = domain.invitation_expiry(now, days)
     issued, new = [], []

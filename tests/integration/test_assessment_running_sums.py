@@ -15,6 +15,7 @@ from nameko.testing.services import entrypoint_hook
 from services.assessment import repository
 from services.assessment.service import AssessmentService
 from sifuwu import events as ev
+from sifuwu import store
 from sifuwu import wiring
 from tests import helpers
 from tests.integration.test_assessment_scoring import (
@@ -65,7 +66,7 @@ def test_a_batch_of_activities_costs_a_constant_number_of_statements(
         assessment, db, monkeypatch):
     """10 or 40 activities (over three months, 30 members in 6 units): the
     same statements, none per event or per card."""
-    monkeypatch.setattr(repository, "IN_CHUNK", 10_000)  # one read each
+    monkeypatch.setattr(store, "IN_CHUNK", 10_000)  # one read each
     p = uuid.uuid4().hex[:6]
     with entrypoint_hook(assessment, "on_directory_changed") as change:
         change([directory_event("member", f"{p}m{m}", {
@@ -395,7 +396,7 @@ def test_batches_of_every_kind_cost_a_constant_number_of_statements(
         assessment, db, monkeypatch):
     """Directory records, demands, KPI values and ratings: a batch of 10 or
     of 40 costs the same statements, none per event or per card."""
-    monkeypatch.setattr(repository, "IN_CHUNK", 10_000)  # one read each
+    monkeypatch.setattr(store, "IN_CHUNK", 10_000)  # one read each
     p = uuid.uuid4().hex[:6]
 
     def member(i):
