@@ -16,7 +16,6 @@ scores a month, a quarter and a year alike.
 
 import copy
 import datetime as dt
-import itertools
 import math
 import operator
 from zoneinfo import ZoneInfo
@@ -647,15 +646,14 @@ def _packed_keys(cards):
 
 
 def _subject_ids(cards):
-    """Every card's subject id as text (ties are ordered as text)."""
-    ids = list(map(_SUBJECT_ID, cards))
-    if all(map(str.__instancecheck__, ids)):
-        return ids
-    return [str(i) for i in ids]
-
-
-def _in_order(ids):
-    return all(map(operator.le, ids, itertools.islice(ids, 1, None)))
+    """Every card's subject id as text, in a numpy unicode array (ties are
+    ordered as text: numpy compares these by code point, as Python does,
+    and sorts them in C, where an object array would call back into
+    Python for every comparison)."""
+    ids = np.array(list(map(_SUBJECT_ID, cards)))
+    if ids.dtype.kind != "U":
+        ids = np.array([str(i) for i in ids.tolist()])
+    return ids
 
 
 def rank(cards, key=tie_key):
@@ -682,7 +680,7 @@ def rank(cards, key=tie_key):
     if columns is not None:
         # lexsort is stable and sorts by its last key first; cards that
         # come in subject-id order need no id column.
-        by_id = () if _in_order(ids) else (np.array(ids, dtype=object),)
+        by_id = () if (ids[1:] >= ids[:-1]).all() else (ids,)
         order = np.lexsort(by_id + tuple(-c for c in reversed(columns)))
         starts = np.zeros(n, dtype=bool)
         starts[0] = True
@@ -700,6 +698,7 @@ def rank(cards, key=tie_key):
         ranked.source, ranked.totals, ranked.ranks = cards, totals, by_input
         return ranked
     keys = [key(card) for card in cards]
+    ids = ids.tolist()
     order = sorted(range(n), key=lambda i: (keys[i], ids[i]))
     previous = None
     for position, i in enumerate(order, start=1):
