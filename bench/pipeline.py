@@ -32,6 +32,7 @@ from nameko.containers import ServiceContainer  # noqa: E402
 from nameko.events import event_handler  # noqa: E402
 from pymongo import MongoClient  # noqa: E402
 
+from bench import floor  # noqa: E402
 from bench.common import infra, percentile, wait_until  # noqa: E402
 from services.activity.client import post_batch  # noqa: E402
 from services.assessment import domain  # noqa: E402
@@ -43,6 +44,7 @@ from sifuwu.wiring import SERVICES  # noqa: E402
 
 
 def activity_payloads(n):
+    """Single-insert legs' messages (activity.logged as activity emits)."""
     return [ev.make_event(ev.ACTIVITY_LOGGED, {
         "activity_id": f"a{i}", "member_id": f"m{i % 500}",
         "category": "enterprise", "kind": "visit",
@@ -60,17 +62,31 @@ def preload(amqp_uri, queue, payloads):
                              delivery_mode=2)
 
 
-def raw_floor(stack, payloads, batch=200):
-    """kombu consumer, insert_many per batch, ack after the write."""
-    queue = Queue("bench.raw", exchange=wiring.event_exchange("activity"),
-                  routing_key="bench.raw", durable=True)
+def bench_db(stack, name):
+    return MongoClient(stack.mongo_uri)[f"{stack.db_prefix}{name}"]
+
+
+# -- 1. the raw floor: kombu, batches ---------------------------------------
+
+def raw_floor(stack, payloads, apply, name, batch=200):
+    """A bare kombu consumer: ``apply(bodies)`` per batch of ``batch``
+    messages, ack after the write. Returns the seconds for all."""
+    queue = Queue(f"bench.{name}", exchange=wiring.event_exchange("activity"),
+                  routing_key=f"bench.{name}", durable=True)
     preload(stack.amqp_uri, queue, payloads)
-    db = MongoClient(stack.mongo_uri)[f"{stack.db_prefix}raw"]
     buffer = []
     started = time.monotonic()
     with Connection(stack.amqp_uri) as conn:
         channel = conn.channel()
         channel.basic_qos(0, batch * 2, False)
+
+        def flush():
+            apply([body for body, _ in buffer])
+            for _, message in buffer:
+                message.ack()
+            done = len(buffer)
+            buffer.clear()
+            return done
 
         with Consumer(channel, queues=[queue], accept=["json"],
                       callbacks=[lambda body, msg: buffer.append((body, msg))]):
@@ -82,60 +98,111 @@ def raw_floor(stack, payloads, batch=200):
                     pass
                 if len(buffer) >= batch or (buffer and done + len(buffer)
                                             == len(payloads)):
-                    done += len(buffer)
-                    _ack_all(buffer, db)
+                    done += flush()
                 elif buffer:
                     try:
                         conn.drain_events(timeout=0.01)
                     except socket.timeout:
-                        done += len(buffer)
-                        _ack_all(buffer, db)
-    elapsed = time.monotonic() - started
+                        done += flush()
+        queue(channel).delete()
+    return time.monotonic() - started
+
+
+def insert_floor(stack, payloads):
+    """The store's ceiling for one bare insert per event (reference)."""
+    db = bench_db(stack, "raw_insert")
+    elapsed = raw_floor(stack, payloads, lambda bodies: db.effects.insert_many(
+        [{"_id": body["event_id"], "member_id": body["data"]["member_id"]}
+         for body in bodies]), "raw_insert")
     assert db.effects.count_documents({}) == len(payloads)
     return elapsed
 
 
-def _ack_all(buffer, db):
-    db.effects.insert_many([
-        {"_id": body["event_id"], "member_id": body["data"]["member_id"]}
-        for body, _ in buffer])
-    for _, message in buffer:
-        message.ack()
-    buffer.clear()
+def same_writes_floor(stack, envelopes):
+    """sifuwu's store writes (``bench.floor``) in batches of 200."""
+    db = bench_db(stack, "raw")
+    floor.prepare(db)
+    effects = floor.Effects(member_places())
+    elapsed = raw_floor(stack, envelopes,
+                        lambda bodies: floor.apply_batch(db, effects, bodies),
+                        "raw")
+    check_floor(db, envelopes)
+    return elapsed
 
+
+def member_places():
+    """member id → (branch id, unit id), as ``directory_envelopes``."""
+    return {f"m{m}": (f"b{m % UNITS}", f"u{m % UNITS}")
+            for m in range(MEMBERS)}
+
+
+def check_floor(db, envelopes):
+    """Every event stored once, and each member card counts its events."""
+    assert db[floor.ACTIVITIES].count_documents({}) == len(envelopes)
+    assert db[floor.CONTRIBUTIONS].count_documents({}) == len(envelopes)
+    counted = sum(card["contribution_count"] for card in db[
+        floor.SCORECARDS].find({"subject_type": "member"}))
+    assert counted == len(envelopes), (counted, len(envelopes))
+
+
+# -- 2. the naive baseline: nameko, one message, single writes --------------
 
 class NaiveService:
-    """The baseline: nameko's handler, one insert per message."""
+    """The baseline: nameko's handler, single writes per message."""
 
     name = "naive"
-    db = None
+    apply = None
 
     @event_handler("activity", ev.ACTIVITY_LOGGED)
     def on_activity_logged(self, payload):
-        NaiveService.db.effects.insert_one(
-            {"_id": payload["event_id"],
-             "member_id": payload["data"]["member_id"]})
+        NaiveService.apply(payload)
 
 
-def naive_baseline(stack, payloads):
+def naive_baseline(stack, payloads, apply, done, max_workers=10):
+    """Run ``NaiveService`` (``apply`` per message) until ``done()``; the
+    container stops after its running workers finish."""
     queue = Queue(wiring.subscription_queue_name(
         "activity", ev.ACTIVITY_LOGGED, "naive", "on_activity_logged"),
         exchange=wiring.event_exchange("activity"),
         routing_key=ev.ACTIVITY_LOGGED, durable=True)
     preload(stack.amqp_uri, queue, payloads)
-    NaiveService.db = MongoClient(stack.mongo_uri)[f"{stack.db_prefix}naive"]
-    container = ServiceContainer(NaiveService, {"AMQP_URI": stack.amqp_uri})
+    NaiveService.apply = staticmethod(apply)
+    container = ServiceContainer(NaiveService, {"AMQP_URI": stack.amqp_uri,
+                                                "max_workers": max_workers})
     started = time.monotonic()
     container.start()
     try:
-        finished = wait_until(
-            lambda: NaiveService.db.effects.count_documents({})
-            >= len(payloads))
+        finished = wait_until(done, interval=0.2)
     finally:
         container.stop()
         with Connection(stack.amqp_uri) as conn:  # not to fill up later
             queue(conn.default_channel).delete()
     return finished - started
+
+
+def insert_naive(stack, payloads):
+    """nameko + one bare insert_one per event (reference)."""
+    db = bench_db(stack, "naive_insert")
+    return naive_baseline(
+        stack, payloads, lambda payload: db.effects.insert_one(
+            {"_id": payload["event_id"],
+             "member_id": payload["data"]["member_id"]}),
+        lambda: db.effects.estimated_document_count() >= len(payloads))
+
+
+def same_writes_naive(stack, envelopes):
+    """sifuwu's store writes (``bench.floor``), one message at a time: a
+    card is read, added to and written back, which without a transaction
+    is exact only with one worker (two at once could lose an update)."""
+    db = bench_db(stack, "naive")
+    floor.prepare(db)
+    effects = floor.Effects(member_places())
+    elapsed = naive_baseline(
+        stack, envelopes, lambda body: floor.apply_one(db, effects, body),
+        lambda: db[floor.ACTIVITIES].estimated_document_count()
+        >= len(envelopes), max_workers=1)
+    check_floor(db, envelopes)
+    return elapsed
 
 
 # -- 3. sifuwu's own pipeline ----------------------------------------------------
@@ -337,6 +404,17 @@ def lag_at_rate(stack, rate, seconds):
             "max": max(lags), "achieved_rate": len(envelopes) / publish_seconds}
 
 
+def queues_drained(stack):
+    """No message waits or is being handled in any service's queue."""
+    for line in stack.rabbitmqctl("list_queues", "-q", "name",
+                                  "messages").splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[0].startswith("evt-") \
+                and parts[1].isdigit() and int(parts[1]):
+            return False
+    return True
+
+
 def feedback_latency(stack, rate, seconds):
     """p99 of POST /api/v1/feedback at ``rate`` requests/s, each with the
     token of a real invitation (activities with phones → invitations)."""
@@ -356,10 +434,11 @@ def feedback_latency(stack, rate, seconds):
                    interval=0.2)
     finally:
         watcher.stop()
-    # Let assessment finish these activities too: measure POSTs on a store
-    # that is not busy with a backlog.
+    # Let assessment score these activities and notify send their SMS:
+    # measure POSTs on a stack that is not busy with an earlier backlog.
     wait_until(lambda: contributions.estimated_document_count()
                >= before + count, timeout=900, interval=1)
+    wait_until(lambda: queues_drained(stack), timeout=900, interval=1)
     tokens = [body["data"]["link"].rsplit("/", 1)[1]
               for body in watcher.bodies.values()][:count]
     url = stack.url("feedback") + "/api/v1/feedback"
@@ -424,31 +503,48 @@ def main(argv=None):
     parser.add_argument("--events", type=int, default=5000)
     parser.add_argument("--lag-rate", type=float, default=1000)
     parser.add_argument("--lag-seconds", type=float, default=5)
+    parser.add_argument("--steady-lag-rate", type=float, default=None,
+                        help="the steady-lag leg's rate (default: half the "
+                        "sifuwu leg's measured rate)")
+    parser.add_argument("--steady-lag-seconds", type=float, default=10)
     parser.add_argument("--feedback-rate", type=float, default=200)
     parser.add_argument("--feedback-seconds", type=float, default=5)
     parser.add_argument("--ranking-members", type=int, default=100_000)
     parser.add_argument("--max-workers", type=int, default=None,
                         help="SIFUWU_MAX_WORKERS for the services "
                         "(default: the config's 10)")
-    parser.add_argument("--legs", default="raw,naive,sifuwu,lag,feedback,"
-                        "ranking")
+    parser.add_argument("--legs", default="insert,raw,naive,sifuwu,lag,"
+                        "steady-lag,feedback,ranking", help="insert: the "
+                        "single-insert reference legs; raw, naive: the same "
+                        "store writes as sifuwu (bench/floor.py)")
     args = parser.parse_args(argv)
     legs = set(args.legs.split(","))
-    payloads = activity_payloads(args.events)
     n = args.events
+    envelopes = [service_activity("floor", i) for i in range(n)]
     results = {}
     with infra() as stack:
+        if "insert" in legs:
+            payloads = activity_payloads(n)
+            results["raw_insert"] = insert_floor(stack, payloads)
+            results["naive_insert"] = insert_naive(stack, payloads)
         if "raw" in legs:
-            results["raw"] = raw_floor(stack, payloads)
+            results["raw"] = same_writes_floor(stack, envelopes)
         if "naive" in legs:
-            results["naive"] = naive_baseline(stack, payloads)
-        if legs & {"sifuwu", "lag", "feedback"}:
+            results["naive"] = same_writes_naive(stack, envelopes)
+        if legs & {"sifuwu", "lag", "steady-lag", "feedback"}:
             start_services(stack, args.max_workers)
         if "sifuwu" in legs:
             results["sifuwu"] = sifuwu_pipeline(stack, n)
         if "lag" in legs:
             results["lag"] = lag_at_rate(stack, args.lag_rate,
                                          args.lag_seconds)
+        if "steady-lag" in legs:
+            # a rate the pipeline sustains: half what the sifuwu leg measured
+            steady = args.steady_lag_rate or (
+                n / results["sifuwu"]["steady"] / 2 if "sifuwu" in results
+                else 100)
+            results["steady_lag"] = lag_at_rate(stack, steady,
+                                                args.steady_lag_seconds)
         if "feedback" in legs:
             results["feedback"] = feedback_latency(
                 stack, args.feedback_rate, args.feedback_seconds)
@@ -457,14 +553,18 @@ def main(argv=None):
 
     print(f"events: {n}")
     rate = {}
+    if "raw_insert" in results:
+        print("reference, one bare insert per event: kombu + insert_many "
+              f"{n / results['raw_insert']:.0f} events/s, nameko + "
+              f"insert_one {n / results['naive_insert']:.0f} events/s")
     if "raw" in results:
         rate["raw"] = n / results["raw"]
-        print(f"raw floor (kombu + insert_many):     {rate['raw']:8.0f} "
-              "events/s")
+        print("raw floor (kombu, sifuwu's store writes per 200 events):   "
+              f"{rate['raw']:8.0f} events/s")
     if "naive" in results:
         rate["naive"] = n / results["naive"]
-        print(f"naive (nameko, insert_one):          {rate['naive']:8.0f} "
-              "events/s")
+        print("naive (nameko, sifuwu's store writes one by one):          "
+              f"{rate['naive']:8.0f} events/s")
     if "sifuwu" in results:
         s = results["sifuwu"]
         rate["sifuwu"] = n / s["steady"]
@@ -485,6 +585,16 @@ def main(argv=None):
               f" offered: p50 {lag['p50']:.2f} s, p99 {lag['p99']:.2f} s, max "
               f"{lag['max']:.2f} s (target p99 < 1 s: "
               f"{verdict(lag['p99'] < 1)})")
+        if "raw" in rate and rate["raw"] < lag["achieved_rate"]:
+            print(f"  (the raw floor does these store writes at only "
+                  f"{rate['raw']:.0f} events/s: at {lag['achieved_rate']:.0f}"
+                  "/s offered any consumer on this store falls behind, and "
+                  "the lag is the time in the queue)")
+    if "steady_lag" in results:
+        lag = results["steady_lag"]
+        print(f"ingest → scorecard lag at {lag['achieved_rate']:.0f} events/s"
+              f" (a rate the pipeline sustains): p50 {lag['p50']:.2f} s, p99 "
+              f"{lag['p99']:.2f} s, max {lag['max']:.2f} s")
     if "feedback" in results:
         fb = results["feedback"]
         print(f"feedback POST offered at {fb['offered_rate']:.0f} requests/s"
