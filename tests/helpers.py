@@ -5,6 +5,8 @@ import time
 from kombu import Connection, Queue
 from pymongo import monitoring
 
+from sifuwu.store import outbox_envelopes
+
 
 def wait_for(fetch, timeout=15, what="result", interval=0.1):
     """Poll ``fetch()`` until it returns something truthy and return that;
@@ -40,7 +42,7 @@ def outbox_events(db, event_type=None, *, sent=None):
     return [envelope
             for doc in db["outbox"].find(query, sort=[("created_at", 1),
                                                       ("seq", 1)])
-            for envelope in doc["envelopes"]
+            for envelope in outbox_envelopes(doc)
             if event_type is None or envelope["type"] == event_type]
 
 

@@ -26,6 +26,7 @@ from sifuwu import events as ev
 from sifuwu import wiring
 from sifuwu.privacy import Sealer
 from sifuwu.stack import free_port
+from sifuwu.store import outbox_envelopes
 from tests.helpers import wait_for
 
 SYSTEM, TOKEN = "hotline12345", "hotline-token"
@@ -183,15 +184,8 @@ def snapshot(db):
                "data": envelope["data"]}
               for entry in db.outbox.find(
                   sort=[("created_at", 1), ("seq", 1)])
-              for envelope in staged(entry)]
+              for envelope in outbox_envelopes(entry)]
     return stored, events
-
-
-def staged(entry):
-    """The events of an outbox document (one or a chunk of them)."""
-    if "envelopes" in entry:
-        return entry["envelopes"]
-    return [entry["envelope"]]
 
 
 @pytest.fixture
