@@ -60,7 +60,9 @@ class AssessmentService(SelectionEntrypoints, ServiceBase):
         """Batched: activities arrive by the thousand (a year from another
         system). A batch costs a constant number of statements: its
         contributions are inserted at once and the change of sums of every
-        card it touches (member, branch, unit) is written at once."""
+        card it touches (member, branch, unit) is written at once. A
+        redelivered event finds its contribution stored and changes
+        nothing."""
         months = {}
         for envelope in envelopes:
             data = schemas.ActivityLoggedSchema().load(envelope["data"])
@@ -72,7 +74,10 @@ class AssessmentService(SelectionEntrypoints, ServiceBase):
                 uow, [(e, months[e["event_id"]]) for e in fresh])
             repository.apply_changes(uow, changes, now)
 
-        self.store.transaction_batch(apply, "on_activity_logged", envelopes)
+        # A contribution is keyed by its event id and inserted only if
+        # absent: it is the consumed record (none written besides).
+        self.store.transaction_batch(apply, "on_activity_logged", envelopes,
+                                     record=False)
 
     @batch_consumes("activity", ev.PARTY_ACTIVITY_LOGGED, max_batch=100,
                     max_wait=0.05)
@@ -92,7 +97,7 @@ class AssessmentService(SelectionEntrypoints, ServiceBase):
             repository.apply_changes(uow, changes, now)
 
         self.store.transaction_batch(apply, "on_party_activity_logged",
-                                     envelopes)
+                                     envelopes, record=False)
 
     def _batch(self, handler, envelopes, load, apply):
         """Apply a batch in one transaction (``transaction_batch``: the

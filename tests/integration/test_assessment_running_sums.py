@@ -87,7 +87,6 @@ def test_a_batch_of_activities_costs_a_constant_number_of_statements(
                                         ("branch", i % 30 % 6),
                                         ("unit", i % 30 % 6))})
     assert seen[10] == seen[40] == [
-        ("find", "consumed_events"), ("insert", "consumed_events"),
         ("find", "directory"), ("find", "contributions"),
         ("insert", "contributions"), ("find", "scorecards"),
         ("find", "period_schemes"), ("find", "schemes"),

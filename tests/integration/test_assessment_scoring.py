@@ -45,16 +45,28 @@ def publish_all(config, events):
                                  retry=True)
 
 
+# Activities leave no consumed record: their contribution, keyed by the
+# event id, is the record.
+CONTRIBUTION_OF = {ev.ACTIVITY_LOGGED: "activity",
+                   ev.PARTY_ACTIVITY_LOGGED: "party"}
+
+
 def wait_consumed(db, events, timeout=60):
-    wanted = {f"{HANDLERS[e['type']]}:{e['event_id']}" for _, e in events}
+    wanted = {f"{HANDLERS[e['type']]}:{e['event_id']}" for _, e in events
+              if e["type"] not in CONTRIBUTION_OF}
+    contributions = {f"{CONTRIBUTION_OF[e['type']]}:{e['event_id']}"
+                     for _, e in events if e["type"] in CONTRIBUTION_OF}
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         done = {d["_id"] for d in db["consumed_events"].find(
             {"_id": {"$in": sorted(wanted)}})}
-        if done == wanted:
+        stored = {d["_id"] for d in db["contributions"].find(
+            {"_id": {"$in": sorted(contributions)}}, {"_id": 1})}
+        if done == wanted and stored == contributions:
             return
         time.sleep(0.2)
-    raise AssertionError(f"not consumed: {sorted(wanted - done)[:5]}")
+    raise AssertionError("not consumed: "
+                         f"{sorted((wanted - done) | (contributions - stored))[:5]}")
 
 
 def story(p):
