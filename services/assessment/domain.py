@@ -752,12 +752,9 @@ def apply_quotas(ranked, bands, quotas):
         grade_ids.setdefault(name, len(grade_ids))
     to_id = np.array([grade_ids[name] for name in names])
     grades = to_id[_band_indexes(totals, bands)]
-    by_id = list(grade_ids)
-    band_grades = list(map(by_id.__getitem__, grades.tolist()))
-    for card, grade in zip(cards, band_grades):
-        card["grade"] = grade
-        card["band_grade"] = grade
-        card["demoted"] = False
+    band_grades = grades.copy()
+    reasons = {}  # grade id demoted from -> reason
+    demoted_from = np.full(n, -1)
     order = [b["grade"] for b in sorted(bands, key=lambda b: -b["min"])]
     for position, grade in enumerate(order):
         if grade not in (quotas or {}):
@@ -776,13 +773,23 @@ def apply_quotas(ranked, bands, quotas):
         demoted = candidates[over[np.searchsorted(values, candidate_ranks)]]
         lower = order[position + 1] if position + 1 < len(order) else grade
         grades[demoted] = grade_ids[lower]
-        reason = (f"{grade}名额为 {quotas[grade]:.0%}（{allowed} 名），"
-                  f"按排名顺延为{lower}")
-        for index in demoted.tolist():
-            card = cards[index]
-            card["grade"] = lower
-            card["demoted"] = True
-            card["demotion_reason"] = reason
+        demoted_from[demoted] = grade_ids[grade]
+        reasons[grade_ids[grade]] = (
+            f"{grade}名额为 {quotas[grade]:.0%}（{allowed} 名），"
+            f"按排名顺延为{lower}")
+    # written once per card, after every quota is settled
+    by_id = list(grade_ids)
+    for card, grade, band_grade in zip(
+            cards, map(by_id.__getitem__, grades.tolist()),
+            map(by_id.__getitem__, band_grades.tolist())):
+        card["grade"] = grade
+        card["band_grade"] = band_grade
+        card["demoted"] = False
+    for index, source in zip(np.flatnonzero(demoted_from >= 0).tolist(),
+                             demoted_from[demoted_from >= 0].tolist()):
+        card = cards[index]
+        card["demoted"] = True
+        card["demotion_reason"] = reasons[source]
     return graded
 
 

@@ -14,6 +14,7 @@ from nameko.testing.services import entrypoint_hook
 from services.notify.peers import Peer
 from services.notify.service import NotifyService
 from sifuwu import events as ev
+from sifuwu import store
 from sifuwu import wiring
 from tests import helpers
 from tests.helpers import wait_for
@@ -348,11 +349,12 @@ def invitation_event(phone, n=0):
 
 
 def test_a_batch_of_invitations_costs_a_constant_number_of_statements(
-        notify, config, web_url, peers, mongo):
+        notify, config, web_url, peers, mongo, monkeypatch):
     """40 invitations in one batch: one transaction of six statements, then
     two chunks of sends (claim, read the claimed, record the outcomes), each
     SMS its own gateway request under its message id; the batch again
     (redelivered) costs one read and sends nothing."""
+    monkeypatch.setattr(store, "IN_CHUNK", 10_000)  # one read each
     db = mongo[config["SIFUWU_DB_PREFIX"] + "notify"]
     phones = ["135" + str(uuid.uuid4().int)[:8] for _ in range(40)]
     payloads = [invitation_event(phone, n) for n, phone in enumerate(phones)]
