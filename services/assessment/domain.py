@@ -656,6 +656,51 @@ def _subject_ids(cards):
     return ids
 
 
+class RankOrder:
+    """The ``tie_key`` ranking of cards as columns, the cards untouched:
+    ``order`` (input indexes in rank order), ``ranks`` and ``totals`` (by
+    input index)."""
+
+    def __init__(self, cards, order, ranks, totals):
+        self.cards, self.order, self.ranks, self.totals = (
+            cards, order, ranks, totals)
+
+
+def rank_order(cards):
+    """Competition ranking by ``tie_key`` (ties in subject-id order) as a
+    ``RankOrder``, reading two fields per card and writing none; None when
+    a card lacks the scored shape (``rank`` then asks ``tie_key`` card by
+    card)."""
+    cards = list(cards)
+    n = len(cards)
+    packed = _packed_keys(cards)
+    if packed is not None:
+        columns = [packed]
+        totals = (packed // RANK_KEY_BASE ** 2) / 100
+    else:
+        columns = _scores(cards)
+        if columns is None:
+            return None
+        totals = columns[0]
+    if not n:
+        return RankOrder(cards, np.empty(0, dtype=np.int64),
+                         np.empty(0, dtype=np.int64), totals)
+    ids = _subject_ids(cards)
+    # lexsort is stable and sorts by its last key first; cards that come in
+    # subject-id order need no id column.
+    by_id = () if (ids[1:] >= ids[:-1]).all() else (ids,)
+    order = np.lexsort(by_id + tuple(-c for c in reversed(columns)))
+    starts = np.zeros(n, dtype=bool)
+    starts[0] = True
+    for column in columns:
+        ordered = column[order]
+        starts[1:] |= ordered[1:] != ordered[:-1]
+    ranks = np.maximum.accumulate(np.where(starts, np.arange(1, n + 1), 0))
+    by_input = np.empty(n, dtype=np.int64)
+    by_input[order] = ranks
+    return RankOrder(cards, order, by_input, totals)
+
+
 def rank(cards, key=tie_key):
     """Competition ranking; ties keep subject-id order for display.
 
@@ -667,38 +712,17 @@ def rank(cards, key=tie_key):
     ranked = Ranking()
     if not n:
         return ranked
-    ids = _subject_ids(cards)
-    columns = None
-    if key is tie_key:
-        packed = _packed_keys(cards)
-        if packed is not None:
-            columns = [packed]
-            totals = (packed // RANK_KEY_BASE ** 2) / 100
-        else:
-            columns = _scores(cards)
-            totals = columns[0] if columns is not None else None
+    columns = rank_order(cards) if key is tie_key else None
     if columns is not None:
-        # lexsort is stable and sorts by its last key first; cards that
-        # come in subject-id order need no id column.
-        by_id = () if (ids[1:] >= ids[:-1]).all() else (ids,)
-        order = np.lexsort(by_id + tuple(-c for c in reversed(columns)))
-        starts = np.zeros(n, dtype=bool)
-        starts[0] = True
-        for column in columns:
-            ordered = column[order]
-            starts[1:] |= ordered[1:] != ordered[:-1]
-        ranks = np.maximum.accumulate(
-            np.where(starts, np.arange(1, n + 1), 0))
-        by_input = np.empty(n, dtype=np.int64)
-        by_input[order] = ranks
         # written in input order: cards lie in memory about that way
-        for card, value in zip(cards, by_input.tolist()):
+        for card, value in zip(cards, columns.ranks.tolist()):
             card["rank"] = value
-        ranked.extend(map(cards.__getitem__, order.tolist()))
-        ranked.source, ranked.totals, ranked.ranks = cards, totals, by_input
+        ranked.extend(map(cards.__getitem__, columns.order.tolist()))
+        ranked.source, ranked.totals, ranked.ranks = (
+            cards, columns.totals, columns.ranks)
         return ranked
     keys = [key(card) for card in cards]
-    ids = ids.tolist()
+    ids = _subject_ids(cards).tolist()
     order = sorted(range(n), key=lambda i: (keys[i], ids[i]))
     previous = None
     for position, i in enumerate(order, start=1):
@@ -724,34 +748,29 @@ def _band_indexes(totals, bands):
     return found
 
 
-def apply_quotas(ranked, bands, quotas):
-    """Grades with quota cut-offs (名额控制).
+class Grades:
+    """Grades with quota cut-offs as columns (by input index): ``grade``
+    and ``band_grade`` (names), ``demoted`` (indexes) and their
+    ``reasons``."""
 
-    Each subject starts with the grade of its band. For a grade with a quota
-    share q, at most floor(q × n) subjects keep it, in rank order; a tie that
-    would cross the limit is demoted whole (so the quota is never exceeded),
-    and demoted subjects take the next grade down (which may have its own
-    quota).
+    def __init__(self, grade, band_grade, demoted, reasons):
+        self.grade, self.band_grade = grade, band_grade
+        self.demoted, self.reasons = demoted, reasons
 
-    Sets ``grade``, ``band_grade``, ``demoted`` (and ``demotion_reason``) on
-    the ranked cards in place (``rank`` gave them) and returns them."""
-    graded = list(ranked)
-    n = len(graded)
-    if not n:
-        return graded
-    columns = ranked.columns() if isinstance(ranked, Ranking) else None
-    if columns is None:
-        cards, ranks = graded, None
-        totals = np.array(list(map(_TOTAL, cards)), dtype=float)
-    else:
-        cards, totals, ranks = columns
+
+def quota_grades(totals, ranks, bands, quotas):
+    """``apply_quotas``'s rule over columns: ``totals`` (float array) and
+    ``ranks`` (int array, or a callable giving it when a quota needs it),
+    by input index. Returns ``Grades``."""
+    n = len(totals)
     names = [b["grade"] for b in bands] + [None]
     # grades as small integers: one per distinct name, in ``names`` order
     grade_ids = {}
     for name in names:
         grade_ids.setdefault(name, len(grade_ids))
     to_id = np.array([grade_ids[name] for name in names])
-    grades = to_id[_band_indexes(totals, bands)]
+    grades = to_id[_band_indexes(totals, bands)] if n else np.empty(
+        0, dtype=np.int64)
     band_grades = grades.copy()
     reasons = {}  # grade id demoted from -> reason
     demoted_from = np.full(n, -1)
@@ -763,8 +782,8 @@ def apply_quotas(ranked, bands, quotas):
         candidates = np.flatnonzero(grades == grade_ids[grade])
         if len(candidates) <= allowed:
             continue
-        if ranks is None:
-            ranks = np.array(list(map(_RANK, cards)))
+        if callable(ranks):
+            ranks = ranks()
         # ties in rank order; a tie is kept while the running count of the
         # ties so far stays within the quota, and every later tie is demoted
         candidate_ranks = ranks[candidates]
@@ -777,19 +796,49 @@ def apply_quotas(ranked, bands, quotas):
         reasons[grade_ids[grade]] = (
             f"{grade}名额为 {quotas[grade]:.0%}（{allowed} 名），"
             f"按排名顺延为{lower}")
-    # written once per card, after every quota is settled
     by_id = list(grade_ids)
-    for card, grade, band_grade in zip(
-            cards, map(by_id.__getitem__, grades.tolist()),
-            map(by_id.__getitem__, band_grades.tolist())):
+    demoted = np.flatnonzero(demoted_from >= 0)
+    return Grades(list(map(by_id.__getitem__, grades.tolist())),
+                  list(map(by_id.__getitem__, band_grades.tolist())),
+                  demoted.tolist(),
+                  list(map(reasons.__getitem__,
+                           demoted_from[demoted].tolist())))
+
+
+def apply_quotas(ranked, bands, quotas):
+    """Grades with quota cut-offs (名额控制).
+
+    Each subject starts with the grade of its band. For a grade with a quota
+    share q, at most floor(q × n) subjects keep it, in rank order; a tie that
+    would cross the limit is demoted whole (so the quota is never exceeded),
+    and demoted subjects take the next grade down (which may have its own
+    quota).
+
+    Sets ``grade``, ``band_grade``, ``demoted`` (and ``demotion_reason``) on
+    the ranked cards in place (``rank`` gave them) and returns them."""
+    graded = list(ranked)
+    if not graded:
+        return graded
+    columns = ranked.columns() if isinstance(ranked, Ranking) else None
+    if columns is None:
+        cards = graded
+        totals = np.array(list(map(_TOTAL, cards)), dtype=float)
+
+        def ranks():
+            return np.array(list(map(_RANK, cards)))
+    else:
+        cards, totals, ranks = columns
+    result = quota_grades(totals, ranks, bands, quotas)
+    # written once per card, after every quota is settled
+    for card, grade, band_grade in zip(cards, result.grade,
+                                       result.band_grade):
         card["grade"] = grade
         card["band_grade"] = band_grade
         card["demoted"] = False
-    for index, source in zip(np.flatnonzero(demoted_from >= 0).tolist(),
-                             demoted_from[demoted_from >= 0].tolist()):
+    for index, reason in zip(result.demoted, result.reasons):
         card = cards[index]
         card["demoted"] = True
-        card["demotion_reason"] = reasons[source]
+        card["demotion_reason"] = reason
     return graded
 
 

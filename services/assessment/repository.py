@@ -879,15 +879,11 @@ def member_scorecard(db, member_id):
 
 def ranking(db, subject_type, period, cards=None, scheme=None):
     """Ranked and graded cards (with quota cut-offs) for a period. Reads
-    only what ranking needs of each card, unless given ``cards`` (which it
-    ranks and grades in place)."""
+    only what ranking needs of each card, unless given ``cards``."""
     scheme = scheme or scheme_for_month(db, domain.months_of(period)[0])
     if cards is None:
         cards = period_cards(db, subject_type, period, RANKING_FIELDS,
                              scheme)
-    ranked = domain.rank(cards)
-    graded = domain.apply_quotas(ranked, scheme["bands"],
-                                 scheme.get("quotas") or {})
     names = directory_names(db, subject_type)
     return {"period": period, "subject_type": subject_type,
             "scheme_version": scheme["version"],
@@ -896,14 +892,36 @@ def ranking(db, subject_type, period, cards=None, scheme=None):
             "quota_rule": ("等次名额按 floor(比例×参评数) 计；并列者整体跨越名额线时"
                            "整体顺延至下一等次"),
             "quotas": scheme.get("quotas") or {},
-            "entries": [
-                {"rank": c["rank"], "subject_id": c["subject_id"],
-                 "name": names.get(c["subject_id"], c["subject_id"]),
-                 "total": c["total"], "grade": c["grade"],
-                 "band_grade": c["band_grade"], "demoted": c["demoted"],
-                 "demotion_reason": c.get("demotion_reason"),
-                 "groups": {g: v["score"] for g, v in c["groups"].items()}}
-                for c in graded]}
+            "entries": ranking_entries(cards, scheme, names)}
+
+
+def ranking_entries(cards, scheme, names):
+    """The ranking's rows, in rank order: ranked and graded as columns
+    (``domain.rank_order``, ``domain.quota_grades``), the cards only read;
+    cards without the scored shape are ranked and graded in place."""
+    columns = domain.rank_order(cards)
+    if columns is None:
+        ranked = domain.rank(cards)
+        graded = domain.apply_quotas(ranked, scheme["bands"],
+                                     scheme.get("quotas") or {})
+        return [_entry(c, c["rank"], c["grade"], c["band_grade"],
+                       c["demoted"], c.get("demotion_reason"), names)
+                for c in graded]
+    grades = domain.quota_grades(columns.totals, columns.ranks,
+                                 scheme["bands"], scheme.get("quotas") or {})
+    reasons = dict(zip(grades.demoted, grades.reasons))
+    ranks = columns.ranks.tolist()
+    return [_entry(columns.cards[i], ranks[i], grades.grade[i],
+                   grades.band_grade[i], i in reasons, reasons.get(i), names)
+            for i in columns.order.tolist()]
+
+
+def _entry(card, rank, grade, band_grade, demoted, reason, names):
+    return {"rank": rank, "subject_id": card["subject_id"],
+            "name": names.get(card["subject_id"], card["subject_id"]),
+            "total": card["total"], "grade": grade, "band_grade": band_grade,
+            "demoted": demoted, "demotion_reason": reason,
+            "groups": {g: v["score"] for g, v in card["groups"].items()}}
 
 
 def three_rates(db, month):

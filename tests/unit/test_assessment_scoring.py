@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from services.assessment import domain
+from services.assessment import domain, repository
 
 
 def scheme():
@@ -471,6 +471,32 @@ def test_rank_and_quotas_give_what_the_rule_gives(packed):
         again = domain.apply_quotas(list(domain.rank(copy.deepcopy(cards))),
                                     bands, quotas)
         assert again == expected
+
+
+@pytest.mark.parametrize("packed", [False, True])
+def test_the_ranking_rows_give_what_the_rule_gives(packed):
+    """The ranking API's rows, ranked and graded as columns without
+    touching the cards, equal the rule's (and leave the cards as they
+    were)."""
+    rng = random.Random(7 if packed else 8)
+    for _ in range(200):
+        cards = random_cards(rng, rng.choice([1, 2, 3, 7, 40, 300]))
+        bands = rng.choice(BANDS)
+        quotas = {b["grade"]: rng.choice([0, 0.1, 0.15, 0.5, 1])
+                  for b in rng.sample(bands, rng.randrange(len(bands) + 1))}
+        if packed:
+            for c in cards:
+                c["rank_key"] = domain.rank_key(c)
+        before = copy.deepcopy(cards)
+        expected = reference_quotas(reference_rank(copy.deepcopy(cards)),
+                                    bands, quotas)
+        rows = repository.ranking_entries(
+            cards, {"bands": bands, "quotas": quotas}, {})
+        assert cards == before
+        assert [(r["subject_id"], r["rank"], r["grade"], r["band_grade"],
+                 r["demoted"], r["demotion_reason"]) for r in rows] == [
+            (c["subject_id"], c["rank"], c["grade"], c["band_grade"],
+             c["demoted"], c.get("demotion_reason")) for c in expected]
 
 
 def test_rank_keeps_its_rule_for_other_keys():
