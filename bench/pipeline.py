@@ -15,6 +15,7 @@ Run: .venv/bin/python -m bench.pipeline [--events N] [--legs ...] (--help)
 """
 
 import argparse
+import gc
 import random
 import signal
 import socket
@@ -60,6 +61,15 @@ def preload(amqp_uri, queue, payloads):
             producer.publish(payload, exchange=queue.exchange,
                              routing_key=queue.routing_key, serializer="json",
                              delivery_mode=2)
+
+
+def settle(stack, seconds=3):
+    """Start a throughput leg on a quiet store: checkpoint what earlier
+    legs wrote (``fsync``), then let the machine calm down, so no leg pays
+    for the one before it."""
+    with MongoClient(stack.mongo_uri) as client:
+        client.admin.command("fsync")
+    time.sleep(seconds)
 
 
 def bench_db(stack, name):
@@ -502,9 +512,17 @@ def ranking_time(members, repeats=3):
 
 
 def _seconds(work):
-    started = time.perf_counter()
-    work()
-    return time.perf_counter() - started
+    """Seconds ``work()`` takes, the garbage collector off meanwhile (as
+    ``timeit`` does: a collection set off by building the test cards would
+    otherwise land in the timing at random)."""
+    gc.collect()
+    gc.disable()
+    try:
+        started = time.perf_counter()
+        work()
+        return time.perf_counter() - started
+    finally:
+        gc.enable()
 
 
 def verdict(met):
@@ -538,15 +556,20 @@ def main(argv=None):
     with infra() as stack:
         if "insert" in legs:
             payloads = activity_payloads(n)
+            settle(stack)
             results["raw_insert"] = insert_floor(stack, payloads)
+            settle(stack)
             results["naive_insert"] = insert_naive(stack, payloads)
         if "raw" in legs:
+            settle(stack)
             results["raw"] = same_writes_floor(stack, envelopes)
         if "naive" in legs:
+            settle(stack)
             results["naive"] = same_writes_naive(stack, envelopes)
         if legs & {"sifuwu", "lag", "steady-lag", "feedback"}:
             start_services(stack, args.max_workers)
         if "sifuwu" in legs:
+            settle(stack)
             results["sifuwu"] = sifuwu_pipeline(stack, n)
         if "lag" in legs:
             results["lag"] = lag_at_rate(stack, args.lag_rate,
