@@ -115,7 +115,12 @@ def demo(scale, seed, activities_per_member, report_path, skeleton):
             # a second staff identity decides appeals (not who filed them)
             stack.extra_env.setdefault("SIFUWU_STAFF_TOKENS",
                                        story.SUPERVISOR_TOKENS)
+            prefix = stack.use_fresh_demo_databases()
             stack.start(progress=console.print)
+            earlier = stack.drop_earlier_demo_databases()
+            console.print(f"本次演示使用全新的数据库（前缀 {prefix}）"
+                          + (f"，已删除此前演示的 {len(earlier)} 个数据库。"
+                             if earlier else "。"))
             urls = {s: stack.url(s) for s in stack.ports.services}
             management = f"http://127.0.0.1:{stack.ports.amqp_management}"
         else:

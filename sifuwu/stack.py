@@ -10,6 +10,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -29,6 +30,7 @@ SERVICE_CLASSES = {"activity": "ActivityService",
                    "assessment": "AssessmentService",
                    "feedback": "FeedbackService", "notify": "NotifyService"}
 # Silence exactly eventlet's deprecation notice (it starts with a newline).
+DEMO_DATABASE = re.compile(r"^demo\d{14}_")
 EVENTLET_NOTICE_FILTER = "ignore:\nEventlet is deprecated:Warning"
 
 
@@ -365,6 +367,29 @@ class EmbeddedStack:
             "ports": dataclasses.asdict(self.ports),
             "urls": {service: self.url(service) for service in SERVICES},
         }, ensure_ascii=False, indent=2))
+
+    def use_fresh_demo_databases(self, now=None):
+        """Give the services databases of their own for one demo run
+        (prefix ``demoYYYYmmddHHMMSS_``): the story generates the same
+        city, ids and all, on every run, so on the databases of an earlier
+        run it would meet its own data half-way. Call before ``start``;
+        ``drop_earlier_demo_databases`` then removes the earlier runs'."""
+        now = now or time.localtime()
+        self.db_prefix = f"demo{time.strftime('%Y%m%d%H%M%S', now)}_"
+        return self.db_prefix
+
+    def drop_earlier_demo_databases(self):
+        """Drop the databases of earlier demo runs (not this run's, not the
+        ``sifuwu_`` ones of ``./run up``). Returns their names."""
+        from pymongo import MongoClient
+
+        with MongoClient(self.mongo_uri) as client:
+            earlier = [name for name in client.list_database_names()
+                       if DEMO_DATABASE.match(name)
+                       and not name.startswith(self.db_prefix)]
+            for name in earlier:
+                client.drop_database(name)
+        return earlier
 
     def running_state(self):
         """The recorded state if the recorded processes are alive."""
