@@ -63,49 +63,36 @@ class AssessmentService(SelectionEntrypoints, ServiceBase):
         card it touches (member, branch, unit) is written at once. A
         redelivered event finds its contribution stored and changes
         nothing."""
-        months = {}
-        for envelope in envelopes:
-            data = schemas.ActivityLoggedSchema().load(envelope["data"])
-            months[envelope["event_id"]] = self._month(data["occurred_at"])
-        now = self.clock()
-
-        def apply(uow, fresh):
-            changes = repository.add_activities(
-                uow, [(e, months[e["event_id"]]) for e in fresh])
-            repository.apply_changes(uow, changes, now)
-
         # A contribution is keyed by its event id and inserted only if
         # absent: it is the consumed record (none written besides).
-        self.store.transaction_batch(apply, "on_activity_logged", envelopes,
-                                     record=False)
+        self._batch("on_activity_logged", envelopes, self._load_activity,
+                    repository.add_activities, record=False)
+
+    def _load_activity(self, envelope):
+        data = schemas.ActivityLoggedSchema().load(envelope["data"])
+        return envelope, self._month(data["occurred_at"])
 
     @batch_consumes("activity", ev.PARTY_ACTIVITY_LOGGED, max_batch=100,
                     max_wait=0.05)
     def on_party_activity_logged(self, envelopes):
         """Batched like activities: one 三会一课 touches every attendee's
         card, the branch's and the unit's; each is written once a batch."""
-        loaded = {}
-        for envelope in envelopes:
-            data = schemas.PartyActivityLoggedSchema().load(envelope["data"])
-            loaded[envelope["event_id"]] = (dict(envelope, data=data),
-                                            self._month(data["occurred_at"]))
-        now = self.clock()
+        self._batch("on_party_activity_logged", envelopes,
+                    self._load_party_activity,
+                    repository.add_party_activities, record=False)
 
-        def apply(uow, fresh):
-            changes = repository.add_party_activities(
-                uow, [loaded[e["event_id"]] for e in fresh])
-            repository.apply_changes(uow, changes, now)
+    def _load_party_activity(self, envelope):
+        data = schemas.PartyActivityLoggedSchema().load(envelope["data"])
+        return dict(envelope, data=data), self._month(data["occurred_at"])
 
-        self.store.transaction_batch(apply, "on_party_activity_logged",
-                                     envelopes, record=False)
-
-    def _batch(self, handler, envelopes, load, apply):
+    def _batch(self, handler, envelopes, load, apply, record=True):
         """Apply a batch in one transaction (``transaction_batch``: the
-        consumed ids dedupe it): ``load(envelope)`` validates each event
-        first (an invalid one fails the batch, which is then replayed one
-        event at a time and only that event dead-lettered);
-        ``apply(uow, loaded)`` gets the fresh ones, loaded, in order, and
-        returns the change to the cards, written at once."""
+        consumed ids dedupe it, or with ``record=False`` the effects keyed
+        by event id do): ``load(envelope)`` validates each event first (an
+        invalid one fails the batch, which is then replayed one event at a
+        time and only that event dead-lettered); ``apply(uow, loaded)`` gets
+        the fresh ones, loaded, in order, and returns the change to the
+        cards, written at once."""
         loaded = {e["event_id"]: load(e) for e in envelopes}
         now = self.clock()
 
@@ -113,7 +100,7 @@ class AssessmentService(SelectionEntrypoints, ServiceBase):
             changes = apply(uow, [loaded[e["event_id"]] for e in fresh])
             repository.apply_changes(uow, changes, now)
 
-        self.store.transaction_batch(run, handler, envelopes)
+        self.store.transaction_batch(run, handler, envelopes, record=record)
 
     def _load_demand(self, envelope):
         data = schemas.DemandSchema().load(envelope["data"])

@@ -108,13 +108,13 @@ def test_party_activity_month_is_local_time():
         "activity_id": "p1", "kind": "theme_day", "branch_id": "b1",
         "unit_id": "u1", "occurred_at": "2026-10-31T17:30:00+00:00",
         "attendees": ["m1"], "expected": ["m1", "m2"]}, source="activity")
-    worker.on_party_activity_logged([envelope])
-    (apply, handler, _), _ = worker.store.transaction_batch.call_args
-    assert handler == "on_party_activity_logged"
     uow = mock.Mock()
     with mock.patch("services.assessment.repository.add_party_activities",
                     return_value=None) as add, \
             mock.patch("services.assessment.repository.apply_changes"):
+        worker.on_party_activity_logged([envelope])
+        (apply, handler, _), _ = worker.store.transaction_batch.call_args
+        assert handler == "on_party_activity_logged"
         apply(uow, [envelope])
     [(_, month)] = add.call_args.args[1]
     assert month == "2026-11"  # 01:30 on 1 Nov, Beijing
