@@ -29,8 +29,9 @@ RABBIT_BIN = Path("/usr/lib/rabbitmq/bin")
 SERVICE_CLASSES = {"activity": "ActivityService",
                    "assessment": "AssessmentService",
                    "feedback": "FeedbackService", "notify": "NotifyService"}
-# Silence exactly eventlet's deprecation notice (it starts with a newline).
+# Databases of one demo run (``use_fresh_demo_databases``).
 DEMO_DATABASE = re.compile(r"^demo\d{14}_")
+# Silence exactly eventlet's deprecation notice (it starts with a newline).
 EVENTLET_NOTICE_FILTER = "ignore:\nEventlet is deprecated:Warning"
 
 
@@ -252,7 +253,9 @@ class EmbeddedStack:
         log = open(self.base / "logs" / "store.log", "ab")
         self.processes["store"] = subprocess.Popen(
             [str(exe), "--host", "127.0.0.1", "--port", str(self.ports.store),
-             "--storage-path", str(data), "--log-level", "WARNING", "--standalone"],
+             "--storage-path", str(data), "--log-level", "WARNING",
+             # no oplog: nothing reads change streams (docs/operations.md)
+             "--standalone"],
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         wait_until(self._store_ready, 60, "SecantusDB")
 

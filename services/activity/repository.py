@@ -741,9 +741,7 @@ def ingest_many(uow, envelopes, *, via, now, rules):
 
 
 def _find_by_ids(uow, collection, ids, projection=None):
-    ids = list(dict.fromkeys(i for i in ids if i is not None))
-    if not ids:
-        return {}
+    ids = [i for i in ids if i is not None]
     return {doc["_id"]: doc for doc in find_in(
         uow.col(collection), "_id", ids, projection, uow.session)}
 
