@@ -3,7 +3,6 @@ only: an outside system reports a member and a visit over HTTP and the
 recipient gets a rating SMS; it raises a demand over AMQP as its own broker
 user and staff see it; a broken message lands in the rejected queue."""
 
-import time
 import uuid
 
 import requests
@@ -13,20 +12,10 @@ from services.activity.client import post_event, publish_event
 from services.activity.examples import example_envelope
 from services.activity.ingest import rejected_queue
 from sifuwu import wiring
+from sifuwu.story import poll
 
 STAFF = {"Authorization": "Bearer staff-token"}
 SYSTEM, TOKEN = "demo", "demo-token"   # the embedded stack's default
-
-
-def poll(fetch, ready, timeout=30, what="result"):
-    deadline = time.monotonic() + timeout
-    value = None
-    while time.monotonic() < deadline:
-        value = fetch()
-        if ready(value):
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}: {value!r}")
 
 
 def test_http_ingest_reaches_the_recipient(urls):

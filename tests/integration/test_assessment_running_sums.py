@@ -105,6 +105,18 @@ def test_a_batch_of_activities_costs_a_constant_number_of_statements(
         {"unit_id": f"{p}u0", "month": "2026-09"})) and len(changed_by) == 9
 
 
+def assert_unit_activity_counts(live, activities, branches, members):
+    """Every unit's monthly card counts the activities of its members that
+    month (none: no card or a count of 0)."""
+    for unit in sorted(set(branches.values())):
+        for month in MONTHS:
+            sent = sum(1 for e in activities
+                       if branches[members[e["data"]["member_id"]]] == unit
+                       and e["data"]["occurred_at"].startswith(month))
+            card = live.get(f"unit:{unit}:{month}")
+            assert (card["sums"]["activity_count"] if card else 0) == sent
+
+
 def mixed_stream(p, rng):
     """Three months of two units' work, every kind of event, with what
     breaks naive counting: duplicates, reordering, directory entries that
@@ -234,13 +246,7 @@ def test_live_scoring_equals_rescoring_over_months_with_duplicates(
     assert live and not any("contribution_ids" in c for c in live.values())
     # every activity counted once, in its unit and month, late directory
     # entries included
-    for unit in sorted(set(branches.values())):
-        for month in MONTHS:
-            sent = sum(1 for e in activities
-                       if branches[members[e["data"]["member_id"]]] == unit
-                       and e["data"]["occurred_at"].startswith(month))
-            card = live.get(f"unit:{unit}:{month}")
-            assert (card["sums"]["activity_count"] if card else 0) == sent
+    assert_unit_activity_counts(live, activities, branches, members)
     updated = len(helpers.outbox_events(db, ev.SCORECARD_UPDATED))
 
     for month in MONTHS:
@@ -350,13 +356,7 @@ def test_live_scoring_of_batches_equals_rescoring_field_by_field(
     live = {c["_id"]: c for c in db.scorecards.find(
         {"subject_id": {"$regex": f"^{p}"}})}
     assert live
-    for unit in sorted(set(branches.values())):
-        for month in MONTHS:
-            sent = sum(1 for e in activities
-                       if branches[members[e["data"]["member_id"]]] == unit
-                       and e["data"]["occurred_at"].startswith(month))
-            card = live.get(f"unit:{unit}:{month}")
-            assert (card["sums"]["activity_count"] if card else 0) == sent
+    assert_unit_activity_counts(live, activities, branches, members)
     # every demand and KPI value at its newest state, with all its events
     newest = {}
     for _, envelope in events:
