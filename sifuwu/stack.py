@@ -21,7 +21,7 @@ from pathlib import Path
 
 import requests
 
-from sifuwu.settings import DEFAULT_PORTS
+from sifuwu.settings import DEFAULT_MAX_WORKERS, DEFAULT_PORTS
 from sifuwu.wiring import SERVICES
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,10 +44,14 @@ def serve_command(service):
 
 def serve_env(service, base_env):
     """The environment a service runs with: its default port unless
-    WEB_SERVER_ADDRESS is given, and eventlet's notice silenced."""
+    WEB_SERVER_ADDRESS is given, its worker pool unless SIFUWU_MAX_WORKERS
+    is, and eventlet's notice silenced."""
     env = dict(base_env)
     env.setdefault("WEB_SERVER_ADDRESS",
                    f"0.0.0.0:{DEFAULT_PORTS[service]}")
+    if service in DEFAULT_MAX_WORKERS:
+        env.setdefault("SIFUWU_MAX_WORKERS",
+                       str(DEFAULT_MAX_WORKERS[service]))
     env["PYTHONWARNINGS"] = EVENTLET_NOTICE_FILTER
     return env
 

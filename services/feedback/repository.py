@@ -10,7 +10,7 @@ look-ups use keyed hashes."""
 import datetime as dt
 
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from sifuwu import events as ev
 from sifuwu.errors import Conflict, Forbidden, Gone, NotFound
@@ -147,8 +147,20 @@ def find_invitation(db, invitation_id):
 
 
 def find_open_invitation(db, invitation_id, now, session=None):
-    invitation = db[INVITATIONS].find_one({"_id": invitation_id},
-                                          session=session)
+    return open_invitation(
+        db[INVITATIONS].find_one({"_id": invitation_id}, session=session),
+        now)
+
+
+def find_invitations(db, invitation_ids):
+    """{id: invitation} of those that exist, in one read."""
+    return {doc["_id"]: doc
+            for doc in find_in(db[INVITATIONS], "_id", invitation_ids)}
+
+
+def open_invitation(invitation, now):
+    """``invitation`` (as read, or None) if it can still be rated at
+    ``now``; otherwise the error the person sees."""
     if invitation is None:
         raise NotFound("评价链接无效", code="invalid_link")
     state = domain.invitation_state(invitation, now)
@@ -162,23 +174,34 @@ def find_open_invitation(db, invitation_id, now, session=None):
 # -- ratings ------------------------------------------------------------------
 
 def submit_rating(uow, invitation, data, now, *, timezone="Asia/Shanghai"):
-    """Use the invitation once, store the rating, stage ``feedback.submitted``;
-    a bad review opens a rectification, a recommendation is recorded.
+    """One rating: ``submit_ratings`` with one claim."""
+    return submit_ratings(uow, [(invitation, data)], now,
+                          timezone=timezone)[0]
 
-    ``invitation`` is as ``find_open_invitation`` read it at ``now``, before
-    the transaction (what a rating copies from it never changes once
-    issued). The transaction marks it used by id and inserts the rating:
-    the unique index on the rating's invitation (and the write conflict on
-    the invitation) let exactly one of concurrent submissions commit; the
-    others get "already rated". (A guard such as ``status: issued`` in the
-    update's filter would make SecantusDB scan the collection.)"""
-    marked = uow.col(INVITATIONS).update_one(
-        {"_id": invitation["_id"]},
+
+def submit_ratings(uow, claims, now, *, timezone="Asia/Shanghai"):
+    """Use each claim's invitation once, store its rating, stage its
+    ``feedback.submitted``; a bad review opens a rectification, a
+    recommendation is recorded. ``claims``: [(invitation, data)], each
+    invitation a different one. Returns the ratings, in order.
+
+    Each invitation is as ``open_invitation`` found it at ``now``, read
+    before the transaction (what a rating copies from it never changes once
+    issued). The transaction marks them used by id (one statement) and
+    inserts the ratings (one statement): the unique index on the rating's
+    invitation (and the write conflict on the invitation) let exactly one
+    of concurrent submissions commit; the others get "already rated", and
+    the whole transaction is refused (the caller retries the claims one by
+    one). (A guard such as ``status: issued`` in the update's filter would
+    make SecantusDB scan the collection.)"""
+    ids = [invitation["_id"] for invitation, _ in claims]
+    marked = uow.col(INVITATIONS).update_many(
+        {"_id": {"$in": ids}},
         {"$set": {"status": domain.USED, "used_at": now}},
         session=uow.session)
-    if marked.matched_count != 1:
+    if marked.matched_count != len(ids):
         raise NotFound("评价链接无效", code="invalid_link")
-    return record_rating(uow, invitation, data, now, timezone=timezone)
+    return record_ratings(uow, claims, now, timezone=timezone)
 
 
 def default_candidates(db, now, working_days, limit=500):
@@ -213,6 +236,28 @@ def apply_default_rating(uow, invitation_id, now, working_days, *,
 def record_rating(uow, invitation, data, now, *, timezone="Asia/Shanghai",
                   defaulted=False):
     """Store a rating for a claimed invitation and stage its events."""
+    return record_ratings(uow, [(invitation, data)], now, timezone=timezone,
+                          defaulted=defaulted)[0]
+
+
+def record_ratings(uow, claims, now, *, timezone="Asia/Shanghai",
+                   defaulted=False):
+    """Store the ratings of claimed invitations ([(invitation, data)]) in
+    one insert, with their side effects, and stage their events."""
+    ratings = [_stage_rating(uow, invitation, data, now, timezone=timezone,
+                             defaulted=defaulted)
+               for invitation, data in claims]
+    try:
+        uow.col(RATINGS).insert_many(ratings, session=uow.session)
+    except (DuplicateKeyError, BulkWriteError):
+        raise Conflict(ALREADY_RATED, code="already_rated")
+    return ratings
+
+
+def _stage_rating(uow, invitation, data, now, *, timezone, defaulted):
+    """The rating document (not yet inserted); a bad review's rectification,
+    a recommendation and a rectification's fix rating written, the event
+    staged."""
     invitation_id = invitation["_id"]
     aspects = {key: value for key, value in (data.get("aspects") or {}).items()
                if value is not None}
@@ -245,10 +290,6 @@ def record_rating(uow, invitation, data, now, *, timezone="Asia/Shanghai",
                   "candidate_id": rating["member_id"],
                   "reason": data["recommend_reason"].strip()},
             now, source="rating", correlation_id=correlation)["_id"]
-    try:
-        uow.col(RATINGS).insert_one(rating, session=uow.session)
-    except DuplicateKeyError:
-        raise Conflict(ALREADY_RATED, code="already_rated")
     if invitation["subject_type"] == domain.SUBJECT_RECTIFICATION:
         uow.col(RECTIFICATIONS).update_one(
             {"_id": invitation["subject_id"]},

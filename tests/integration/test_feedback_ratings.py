@@ -11,14 +11,16 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
+from itsdangerous import URLSafeSerializer
 from kombu import Connection
 from kombu.pools import producers
 from nameko.testing.services import entrypoint_hook
 
-from services.feedback.service import FeedbackService
+from services.feedback.service import FeedbackService, submit_ratings
 from sifuwu import events as ev
 from sifuwu import wiring
 from sifuwu.stack import free_port
+from sifuwu.store import Store, StoreAccess
 from tests import helpers
 from tests.helpers import wait_for
 
@@ -277,6 +279,77 @@ def test_a_submission_is_one_read_one_claim_and_two_inserts(
     assert again.status_code == 409
     assert again.json()["error"] == "already_rated"
     assert seen == [("find", "invitations")]
+
+
+def test_parallel_submissions_are_written_together_each_once(
+        feedback, config, mongo, web_url):
+    """Group commit: ratings submitted while another batch is being written
+    share one transaction; each request still gets its own answer."""
+    tokens = [invite(config, mongo)[1] for _ in range(12)]
+    twice = tokens[:3]  # also submitted a second time, at the same moment
+
+    def submit(token):
+        response = requests.post(f"{web_url}/api/v1/feedback",
+                                 json={"token": token, "rating": 4},
+                                 timeout=30)
+        return token, response.status_code, response.json()
+
+    with STATEMENTS.count(db_of(mongo, config).name) as seen:
+        with ThreadPoolExecutor(max_workers=15) as pool:
+            answers = list(pool.map(submit, tokens + twice))
+    codes = {}
+    for token, status, _ in answers:
+        codes.setdefault(token, []).append(status)
+    assert all(sorted(codes[t]) == [201, 409] for t in twice), codes
+    assert all(codes[t] == [201] for t in tokens[3:]), codes
+    refused = [body for _, status, body in answers if status == 409]
+    assert {body["error"] for body in refused} == {"already_rated"}
+    commits = seen.count(("commitTransaction", None))
+    assert 1 <= commits < len(tokens), seen
+    db = db_of(mongo, config)
+    invitations = [doc["_id"] for doc in db["invitations"].find(
+        {"status": "used"}, {"_id": 1})]
+    assert len(invitations) == len(tokens)
+    assert db["ratings"].count_documents(
+        {"invitation_id": {"$in": invitations}}) == len(tokens)
+    wait_for(lambda: len(outbox(db, ev.FEEDBACK_SUBMITTED)) >= len(tokens),
+             what="feedback.submitted events")
+    assert sorted(e["data"]["invitation_id"] for e in outbox(
+        db, ev.FEEDBACK_SUBMITTED)) == sorted(invitations)
+
+
+def test_a_batch_with_a_link_used_meanwhile_refuses_only_that_one(
+        feedback, config, mongo):
+    """A rating stored elsewhere between the batch's read and its
+    transaction refuses the transaction; the claims are then written one by
+    one and only that one gets "already rated"."""
+    ids = [invitation_id_of(config, invite(config, mongo)[1])
+           for _ in range(3)]
+    db = db_of(mongo, config)
+    # what a concurrent submission on another instance would have done
+    # after this batch read the invitations: its rating is in, the
+    # invitation not yet marked
+    db["ratings"].insert_one({"_id": "elsewhere", "invitation_id": ids[1],
+                              "member_id": None})
+    store = StoreAccess(next(dep for dep in feedback.dependencies
+                             if isinstance(dep, Store)))
+    with STATEMENTS.count(db.name) as seen:
+        outcomes = submit_ratings(store, [(i, {"rating": 5}) for i in ids],
+                                  ev.utcnow(), timezone="Asia/Shanghai")
+    assert [type(o).__name__ for o in outcomes] == ["dict", "Conflict",
+                                                    "dict"]
+    assert outcomes[1].code == "already_rated"
+    assert seen.count(("abortTransaction", None)) >= 1
+    assert db["ratings"].count_documents(
+        {"invitation_id": {"$in": ids}}) == 3
+    assert [doc["status"] for doc in db["invitations"].find(
+        {"_id": {"$in": [ids[0], ids[2]]}})] == ["used", "used"]
+
+
+def invitation_id_of(config, token):
+    """The invitation a link's token names (as the service reads it)."""
+    return URLSafeSerializer(config["SIFUWU_SECRET"],
+                             salt="feedback-invitation").loads(token)
 
 
 def test_rate_limits_answer_429(container_factory, config, mongo):

@@ -11,6 +11,7 @@ from sifuwu import events as ev
 from sifuwu.auth import parse_tokens
 from sifuwu.consumer import describe
 from sifuwu.privacy import Sealer, mask_name, mask_phone, mask_text
+from sifuwu.stack import serve_env
 from sifuwu.store import Duplicate
 from sifuwu.web import reject_operators
 
@@ -94,3 +95,10 @@ def test_duplicate_event_is_ignored():
         source="feedback")
     assert service.on_appeal_decided(envelope) is None
     service.dead_letters.assert_not_called()
+
+
+def test_feedback_gets_a_larger_worker_pool_unless_one_is_set():
+    assert serve_env("feedback", {})["SIFUWU_MAX_WORKERS"] == "100"
+    assert "SIFUWU_MAX_WORKERS" not in serve_env("activity", {})
+    assert serve_env("feedback", {"SIFUWU_MAX_WORKERS": "7"})[
+        "SIFUWU_MAX_WORKERS"] == "7"
