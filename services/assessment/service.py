@@ -145,9 +145,11 @@ class AssessmentService(SelectionEntrypoints, ServiceBase):
     @batch_consumes("feedback", ev.FEEDBACK_SUBMITTED, max_batch=200,
                     max_wait=0.05)
     def on_feedback_submitted(self, envelopes):
-        """Batched: ratings arrive by the thousand after a campaign."""
+        """Batched: ratings arrive by the thousand after a campaign. The
+        rating's contribution (``rating:<rating id>``, inserted only if
+        absent; one event per rating) is the record: no consumed ids."""
         self._batch("on_feedback_submitted", envelopes, self._load_rating,
-                    repository.add_ratings)
+                    repository.add_ratings, record=False)
 
     @consumes("feedback", ev.APPEAL_DECIDED)
     def on_appeal_decided(self, envelope):

@@ -45,16 +45,19 @@ def publish_all(config, events):
                                  retry=True)
 
 
-# Activities leave no consumed record: their contribution, keyed by the
-# event id, is the record.
-CONTRIBUTION_OF = {ev.ACTIVITY_LOGGED: "activity",
-                   ev.PARTY_ACTIVITY_LOGGED: "party"}
+# Activities and ratings leave no consumed record: their contribution,
+# keyed by the event id (by the rating's id), is the record.
+CONTRIBUTION_OF = {
+    ev.ACTIVITY_LOGGED: lambda e: f"activity:{e['event_id']}",
+    ev.PARTY_ACTIVITY_LOGGED: lambda e: f"party:{e['event_id']}",
+    ev.FEEDBACK_SUBMITTED: lambda e: f"rating:{e['data']['rating_id']}",
+}
 
 
 def wait_consumed(db, events, timeout=60):
     wanted = {f"{HANDLERS[e['type']]}:{e['event_id']}" for _, e in events
               if e["type"] not in CONTRIBUTION_OF}
-    contributions = {f"{CONTRIBUTION_OF[e['type']]}:{e['event_id']}"
+    contributions = {CONTRIBUTION_OF[e["type"]](e)
                      for _, e in events if e["type"] in CONTRIBUTION_OF}
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
