@@ -17,15 +17,20 @@ Run: .venv/bin/python -m bench.pipeline [--events N] [--legs ...] (--help)
 import argparse
 import gc
 import json
+import os
 import random
 import signal
 import socket
 import time
 import uuid
+import warnings
 
-import eventlet
+# exactly eventlet's deprecation notice, before eventlet is imported
+warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
 
-eventlet.monkey_patch()
+import eventlet  # noqa: E402
+
+eventlet.monkey_patch()  # noqa: E402
 
 import requests  # noqa: E402
 import urllib3  # noqa: E402
@@ -470,6 +475,7 @@ def feedback_latency(stack, rate, seconds):
         latencies.append(time.monotonic() - started)
         statuses[response.status] = statuses.get(response.status, 0) + 1
 
+    cpu_before = cpu_seconds(stack)
     started = time.monotonic()
     for index, token in enumerate(tokens):
         delay = started + index / rate - time.monotonic()
@@ -478,9 +484,28 @@ def feedback_latency(stack, rate, seconds):
         pool.spawn_n(submit, token)
     offered = count / (time.monotonic() - started)
     pool.waitall()
+    answered = count / (time.monotonic() - started)
+    # ... and until assessment has scored them: the work a rating costs
+    # (a count would scan, costing the store CPU: one contribution each)
+    wait_until(lambda: contributions.estimated_document_count()
+               >= before + 2 * count, timeout=300, interval=0.5)
+    cpu_after = cpu_seconds(stack)
     return {"p50": percentile(latencies, 50), "p99": percentile(latencies, 99),
             "statuses": statuses, "offered_rate": offered,
-            "achieved_rate": count / (time.monotonic() - started)}
+            "achieved_rate": answered,
+            "cpu_ms": {name: (cpu_after[name] - cpu_before[name]) / count
+                       * 1000 for name in cpu_before}}
+
+
+def cpu_seconds(stack, names=("store", "feedback", "assessment")):
+    """CPU seconds (user + system) each of these processes has used."""
+    tick = os.sysconf("SC_CLK_TCK")
+    used = {}
+    for name in names:
+        with open(f"/proc/{stack.processes[name].pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        used[name] = (int(fields[11]) + int(fields[12])) / tick
+    return used
 
 
 def ranking_time(members, repeats=3):
@@ -644,6 +669,8 @@ def main(argv=None):
               f"{fb['p50'] * 1000:.0f} ms, p99 {fb['p99'] * 1000:.0f} ms, "
               f"statuses {fb['statuses']} (target p99 < 100 ms: "
               f"{verdict(fb['p99'] < 0.1)})")
+        print("  CPU per rating, POST to scored: " + ", ".join(
+            f"{name} {ms:.1f} ms" for name, ms in fb["cpu_ms"].items()))
     if "ranking" in results:
         columns, in_place = results["ranking"]
         print(f"ranking over {args.ranking_members:,} members (rank order + "
