@@ -173,12 +173,6 @@ def open_invitation(invitation, now):
 
 # -- ratings ------------------------------------------------------------------
 
-def submit_rating(uow, invitation, data, now, *, timezone="Asia/Shanghai"):
-    """One rating: ``submit_ratings`` with one claim."""
-    return submit_ratings(uow, [(invitation, data)], now,
-                          timezone=timezone)[0]
-
-
 def submit_ratings(uow, claims, now, *, timezone="Asia/Shanghai"):
     """Use each claim's invitation once, store its rating, stage its
     ``feedback.submitted``; a bad review opens a rectification, a
