@@ -67,6 +67,7 @@ def test_a_batch_of_activities_costs_a_constant_number_of_statements(
     """10 or 40 activities (over three months, 30 members in 6 units): the
     same statements, none per event or per card."""
     monkeypatch.setattr(store, "IN_CHUNK", 10_000)  # one read each
+    monkeypatch.setattr(store, "WRITE_CHUNK", 10_000)  # one write each
     p = uuid.uuid4().hex[:6]
     with entrypoint_hook(assessment, "on_directory_changed") as change:
         change([directory_event("member", f"{p}m{m}", {
@@ -396,6 +397,7 @@ def test_batches_of_every_kind_cost_a_constant_number_of_statements(
     """Directory records, demands, KPI values and ratings: a batch of 10 or
     of 40 costs the same statements, none per event or per card."""
     monkeypatch.setattr(store, "IN_CHUNK", 10_000)  # one read each
+    monkeypatch.setattr(store, "WRITE_CHUNK", 10_000)  # one write each
     p = uuid.uuid4().hex[:6]
 
     def member(i):

@@ -18,7 +18,7 @@ from nameko.testing.services import entrypoint_hook
 
 from services.feedback.service import FeedbackService, submit_ratings
 from sifuwu import events as ev
-from sifuwu import wiring
+from sifuwu import store, wiring
 from sifuwu.stack import free_port
 from sifuwu.store import Store, StoreAccess
 from tests import helpers
@@ -372,11 +372,12 @@ def test_rate_limits_answer_429(container_factory, config, mongo):
 
 
 def test_activities_are_invited_in_batches_once_each(feedback, config,
-                                                     mongo):
+                                                     mongo, monkeypatch):
     """A batch of activity.logged events: one invitation per activity
     (even when two events name the same activity), none without a phone,
     in a constant number of statements; a redelivered batch changes
     nothing."""
+    monkeypatch.setattr(store, "WRITE_CHUNK", 10_000)  # one write each
     db = db_of(mongo, config)
     activities = [activity_data() for _ in range(12)]
     payloads = [ev.make_event(ev.ACTIVITY_LOGGED, data, source="activity",

@@ -355,6 +355,7 @@ def test_a_batch_of_invitations_costs_a_constant_number_of_statements(
     SMS its own gateway request under its message id; the batch again
     (redelivered) costs one read and sends nothing."""
     monkeypatch.setattr(store, "IN_CHUNK", 10_000)  # one read each
+    monkeypatch.setattr(store, "WRITE_CHUNK", 10_000)  # one write each
     db = mongo[config["SIFUWU_DB_PREFIX"] + "notify"]
     phones = ["135" + str(uuid.uuid4().int)[:8] for _ in range(40)]
     payloads = [invitation_event(phone, n) for n, phone in enumerate(phones)]
