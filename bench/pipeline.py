@@ -32,7 +32,6 @@ import eventlet  # noqa: E402
 
 eventlet.monkey_patch()  # noqa: E402
 
-import requests  # noqa: E402
 import urllib3  # noqa: E402
 from kombu import Connection, Consumer, Exchange, Queue  # noqa: E402
 from kombu.mixins import ConsumerMixin  # noqa: E402

@@ -39,7 +39,6 @@ class Combiner:
         self.max_batch = max_batch
         self._waiting = collections.deque()
         self._leader = None
-        self.batches = 0  # batches written, for tests and metrics
 
     def submit(self, item, write_batch):
         slot = _Slot(item)
@@ -70,7 +69,6 @@ class Combiner:
         except BaseException as exc:  # noqa: BLE001 - every caller gets it
             # (even the leader being killed: the others must not hang)
             outcomes = [exc] * len(batch)
-        self.batches += 1
         for each, outcome in zip(batch, outcomes):
             each.outcome = outcome
             if each is not slot:
