@@ -63,6 +63,7 @@ INDEXES = {
 }
 
 ALREADY_RATED = "该服务已评价，感谢您的参与"
+DUPLICATE_KEY = 11000  # the server's error code for a unique index hit
 
 
 # -- invitations ------------------------------------------------------------
@@ -243,8 +244,12 @@ def record_ratings(uow, claims, now, *, timezone="Asia/Shanghai",
                for invitation, data in claims]
     try:
         uow.col(RATINGS).insert_many(ratings, session=uow.session)
-    except (DuplicateKeyError, BulkWriteError):
-        raise Conflict(ALREADY_RATED, code="already_rated")
+    except BulkWriteError as exc:
+        # only a rating already stored for an invitation means "rated"
+        if {error.get("code") for error in
+                exc.details.get("writeErrors", [])} != {DUPLICATE_KEY}:
+            raise
+        raise Conflict(ALREADY_RATED, code="already_rated") from None
     return ratings
 
 
