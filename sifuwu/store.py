@@ -190,16 +190,16 @@ class ChunkedWrites:
                 chunk, *args, **kwargs).inserted_ids)
         return InsertManyResult(ids, True)
 
+    COUNTS = ("nInserted", "nUpserted", "nMatched", "nModified", "nRemoved")
+
     def bulk_write(self, requests, *args, **kwargs):
-        total = {"nInserted": 0, "nUpserted": 0, "nMatched": 0,
-                 "nModified": 0, "nRemoved": 0, "upserted": [],
-                 "writeErrors": [], "writeConcernErrors": []}
+        total = dict.fromkeys(self.COUNTS, 0)
+        total.update(upserted=[], writeErrors=[], writeConcernErrors=[])
         offset = 0
         for chunk in self._chunks(requests):
             result = self._collection.bulk_write(
                 chunk, *args, **kwargs).bulk_api_result
-            for key in ("nInserted", "nUpserted", "nMatched", "nModified",
-                        "nRemoved"):
+            for key in self.COUNTS:
                 total[key] += result.get(key, 0)
             total["upserted"].extend(
                 dict(item, index=item["index"] + offset)
