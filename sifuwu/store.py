@@ -92,10 +92,16 @@ def find_in(collection, field, values, projection=None, session=None,
         yield from collection.find(query, projection, session=session)
 
 
-def ensure_indexes(db, indexes):
+def ensure_indexes(db, indexes, retired=None):
     """Create every index; creating an existing one is a no-op. An index
     the code now defines differently (renamed, other keys or options)
-    replaces the old one."""
+    replaces the old one. ``retired`` ({collection: [index name]}): indexes
+    an earlier version created, dropped if they are there."""
+    for collection, names in (retired or {}).items():
+        existing = {index["name"] for index in db[collection].list_indexes()}
+        for name in set(names) & existing:
+            log.warning("dropping retired index %s.%s", collection, name)
+            db[collection].drop_index(name)
     for collection, models in indexes.items():
         if not models:
             continue
@@ -330,7 +336,8 @@ class Store(DependencyProvider):
     """pymongo to the service's own database, with the outbox relay.
 
     The service class lists its indexes in ``indexes``
-    ({collection: [IndexModel, ...]}); they are created at start-up.
+    ({collection: [IndexModel, ...]}); they are created at start-up, and
+    those in ``retired_indexes`` ({collection: [name, ...]}) dropped.
     """
 
     def setup(self):
@@ -350,7 +357,8 @@ class Store(DependencyProvider):
         for name, models in getattr(self.container.service_cls, "indexes",
                                     {}).items():
             indexes[name] = list(indexes.get(name, [])) + list(models)
-        self._retry_start(lambda: ensure_indexes(self.db, indexes),
+        retired = getattr(self.container.service_cls, "retired_indexes", {})
+        self._retry_start(lambda: ensure_indexes(self.db, indexes, retired),
                           "create indexes")
         self._retry_start(self._declare_topology, "declare queues")
         self._running = True

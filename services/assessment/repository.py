@@ -11,7 +11,11 @@ Collections:
   give the same card; re-scoring from the contributions gives the same
   card too); a card's contributions are found through the indexed
   contributions query, not listed on the card; quarters and years are
-  summed from months;
+  summed from months. A card keeps its sums and what rankings read
+  (total, grade, rank key, group scores); its metrics, indicators and
+  items are scored from the sums when it is shown (``card_details``).
+  ``_id`` = ``subject_type:subject_id:month``: a subject's cards are read
+  by id, a type's cards of a month through the ``by_period`` index;
 * ``directory``: the copy of member → branch → unit kept from
   ``directory.changed``;
 * ``period_schemes``: a month pinned to a scheme version by re-scoring;
@@ -49,8 +53,6 @@ INDEXES = {
         IndexModel([("rating_id", ASCENDING)], name="by_rating"),
     ],
     SCORECARDS: [
-        IndexModel([("subject_type", ASCENDING), ("subject_id", ASCENDING),
-                    ("period", ASCENDING)], name="by_subject"),
         IndexModel([("subject_type", ASCENDING), ("period", ASCENDING)],
                    name="by_period"),
     ],
@@ -58,6 +60,13 @@ INDEXES = {
                            name="by_kind")],
     RANKINGS: [IndexModel([("period", ASCENDING), ("subject_type", ASCENDING),
                            ("published_at", DESCENDING)], name="by_period")],
+}
+
+# Indexes earlier versions created that nothing reads any more: dropped at
+# start-up (each one is rewritten on every write to its collection).
+RETIRED_INDEXES = {
+    # a subject's cards are read by id (``card_ids``)
+    SCORECARDS: ["by_subject"],
 }
 
 # Directory fields kept (no phones or other personal contact data).
@@ -643,18 +652,34 @@ def schemes_for_months(db, months, session=None, now=None):
     return found
 
 
+def card_ids(subject_type, subject_id, months):
+    return [card_id(subject_type, subject_id, month) for month in months]
+
+
 def monthly_card(key, sums, count, scheme):
-    """A monthly card: its sums scored under ``scheme``."""
+    """A monthly card as stored: its sums scored under ``scheme``, with
+    what rankings read (total, grade, rank key, each group's score). The
+    metrics, indicators and items follow from the sums and the scheme
+    (``card_details``): not stored, a card is a quarter of the bytes to
+    write on every change."""
     subject_type, subject_id, month = key
     result = domain.scorecard(sums, scheme)
     return {"_id": card_id(*key), "subject_type": subject_type,
             "subject_id": subject_id, "period": month,
-            "sums": result["sums"], "metrics": result["metrics"],
-            "groups": result["groups"], "items": result["items"],
+            "sums": result["sums"],
+            "groups": {group: {"score": value["score"]}
+                       for group, value in result["groups"].items()},
             "base": result["base"], "total": result["total"],
             "grade": result["grade"], "rank_key": result["rank_key"],
             "scheme_version": scheme["version"],
             "contribution_count": count}
+
+
+def card_details(card, scheme):
+    """A stored monthly card with its metrics, indicators and items, scored
+    from its sums under ``scheme`` (the version it was scored under: the
+    same total and grade)."""
+    return dict(card, **domain.scorecard(card["sums"], scheme))
 
 
 CHANGED_BY_LIMIT = 500
@@ -764,14 +789,17 @@ def monthly_cards(db, subject_type, months, fields=None):
         projection))
 
 
-def _period_card(cards, scheme, subject_type, subject_id, period, months):
+def _period_card(cards, scheme, subject_type, subject_id, period, months,
+                 details=True):
     """Score a subject's monthly sums for a period under ``scheme``. A
     month's stored card is used as is when it was scored under that same
-    version (always the case after live scoring or re-scoring); otherwise
-    (a newer version came into force since) its sums are scored again."""
+    version (always the case after live scoring or re-scoring) and only
+    what it stores is asked for (not ``details``); otherwise (a newer
+    version came into force since, or its details are shown) its sums are
+    scored again."""
     if len(months) == 1 and cards[0].get("scheme_version") == \
             scheme["version"]:
-        return cards[0]
+        return card_details(cards[0], scheme) if details else cards[0]
     sums = domain.zero_sums()
     for card in sorted(cards, key=lambda c: c["period"]):
         domain.add_sums(sums, card["sums"])
@@ -798,7 +826,7 @@ def period_cards(db, subject_type, period, fields=None, scheme=None):
         for card in by_ids(db, SCORECARDS, stale):
             by_subject[card["subject_id"]] = [card]
     return [_period_card(cards, scheme, subject_type, subject_id, period,
-                         months)
+                         months, details=not fields)
             for subject_id, cards in sorted(by_subject.items())]
 
 
@@ -808,9 +836,8 @@ def subject_card(db, subject_type, subject_id, period):
     contributions = contributions_of(db, subject_type, subject_id, months)
     if not contributions:
         raise NotFound("该考评对象在此期间没有考评数据")
-    cards = list(db[SCORECARDS].find(
-        {"subject_type": subject_type, "subject_id": subject_id,
-         "period": {"$in": months}}))
+    cards = by_ids(db, SCORECARDS, card_ids(subject_type, subject_id,
+                                            months))
     if not cards:
         raise NotFound("该考评对象在此期间没有考评数据")
     card = _period_card(cards, scheme_for_month(db, months[0]), subject_type,
@@ -841,10 +868,11 @@ def contribution_view(contribution):
 def member_scorecard(db, member_id):
     """The member's running scorecard and monthly cards, each listing its
     contributions (the walking skeleton reads this)."""
-    cards = list(db[SCORECARDS].find(
-        {"subject_type": "member", "subject_id": member_id}).sort(
-            "period", ASCENDING))
     contributions = list(db[CONTRIBUTIONS].find({"members": member_id}))
+    # a member has cards for the months of the member's contributions
+    cards = sorted(by_ids(db, SCORECARDS, card_ids(
+        "member", member_id, {c["month"] for c in contributions})),
+        key=lambda card: card["period"])
     by_month = {}
     for c in sorted(contributions, key=lambda c: str(c["_id"])):
         by_month.setdefault(c["month"], []).append(c)
@@ -1041,9 +1069,8 @@ def secretary_reviews(db, period, boards):
 def trend(db, subject_type, subject_id, year):
     """(name, [(month, card or None)]) of a subject over a year."""
     months = domain.months_of(year)
-    cards = {c["period"]: c for c in db[SCORECARDS].find(
-        {"subject_type": subject_type, "subject_id": subject_id,
-         "period": {"$in": months}})}
+    cards = {c["period"]: c for c in by_ids(
+        db, SCORECARDS, card_ids(subject_type, subject_id, months))}
     entry = directory_entry(db, subject_type, subject_id) or {}
     return (entry.get("name") or subject_id,
             [(m, cards.get(m)) for m in months])

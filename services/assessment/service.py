@@ -31,6 +31,7 @@ class AssessmentService(SelectionEntrypoints, ServiceBase):
 
     name = "assessment"
     indexes = {**repository.INDEXES, **SELECTION_INDEXES}
+    retired_indexes = repository.RETIRED_INDEXES
 
     default_scheme = DefaultScheme()
 

@@ -150,3 +150,22 @@ def test_indexes_of_an_older_version_are_replaced(mongo, service_config):
                      "by_unit_id": [("unit_id", 1), ("at", -1)],
                      "by_kind": [("kind", 1), ("at", -1)],
                      "by_time": [("at", -1)]}
+
+
+def test_retired_indexes_are_dropped(mongo, service_config):
+    """An index an earlier version created and nothing reads any more is
+    dropped at start-up; a collection that does not exist yet is fine."""
+    from pymongo import ASCENDING, IndexModel
+
+    from sifuwu.store import ensure_indexes
+
+    db = mongo[f"{service_config['SIFUWU_DB_PREFIX']}retiredprobe"]
+    db.cards.create_index([("subject_id", ASCENDING)], name="by_subject")
+    wanted = {"cards": [IndexModel([("period", ASCENDING)],
+                                   name="by_period")]}
+    retired = {"cards": ["by_subject"], "nothing_yet": ["by_subject"]}
+    ensure_indexes(db, wanted, retired)
+    ensure_indexes(db, wanted, retired)  # and again: nothing to do
+    assert sorted(i["name"] for i in db.cards.list_indexes()) == \
+        ["_id_", "by_period"]
+    assert "nothing_yet" not in db.list_collection_names()
