@@ -572,8 +572,8 @@ def main(argv=None):
     parser.add_argument("--feedback-seconds", type=float, default=5)
     parser.add_argument("--ranking-members", type=int, default=100_000)
     parser.add_argument("--max-workers", type=int, default=None,
-                        help="SIFUWU_MAX_WORKERS for the services "
-                        "(default: the config's 10)")
+                        help="SIFUWU_MAX_WORKERS for every service "
+                        "(default: each service's own: 10, feedback 100)")
     parser.add_argument("--legs", default="insert,raw,naive,sifuwu,lag,"
                         "steady-lag,feedback,ranking", help="insert: the "
                         "single-insert reference legs; raw, naive: the same "
