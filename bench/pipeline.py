@@ -335,8 +335,9 @@ def sifuwu_pipeline(stack, n):
                    [service_activity(tag, i) for i in range(n)])
     started = time.monotonic()
     stack.start_service("activity")
-    try:
-        wait_until(lambda: len(watcher.seen) >= n, interval=0.05)
+    try:  # at 50 events/s at least (1M events: ~6 hours)
+        wait_until(lambda: len(watcher.seen) >= n, timeout=max(600, n / 50),
+                   interval=0.05)
     finally:
         watcher.stop()
     first, done = min(watcher.seen.values()), max(watcher.seen.values())
