@@ -7,11 +7,15 @@ from pathlib import Path
 
 import click
 from rich.console import Console
+from rich.markup import escape
 
 from sifuwu.stack import ROOT, EmbeddedStack, StackError
 from sifuwu.wiring import SERVICES
 
-console = Console()
+# Output that is not a terminal is never wrapped: a long path stays on one line
+# for the scripts and tests that read it. Errors go to stderr.
+console = Console(soft_wrap=True)
+err_console = Console(stderr=True, soft_wrap=True)
 
 
 def embedded_stack():
@@ -20,7 +24,8 @@ def embedded_stack():
 
 
 def fail(message):
-    console.print(f"[red]错误:[/red] {message}")
+    """Print ``message`` as an error on stderr and exit with status 1."""
+    err_console.print(f"[red]错误:[/red] {escape(str(message))}")
     sys.exit(1)
 
 

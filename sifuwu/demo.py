@@ -83,7 +83,7 @@ def skeleton_story(urls, member_id="m-demo-001", phone="13800138000",
 
 
 def print_summary(seen, console=None):
-    console = console or Console()
+    console = console or Console(soft_wrap=True)
     table = Table(title="机关党建+四服务 · 演示流程", show_lines=True)
     table.add_column("步骤")
     table.add_column("结果")
@@ -106,7 +106,7 @@ def print_summary(seen, console=None):
 
 
 def run(urls, console=None):
-    console = console or Console()
+    console = console or Console(soft_wrap=True)
     started = time.monotonic()
     seen = skeleton_story(urls)
     print_summary(seen, console)
@@ -120,7 +120,7 @@ def run_story(urls, *, console=None, scale=None, seed=2026,
     """The whole story (sifuwu.story), the HTML report and a summary."""
     from sifuwu import report
 
-    console = console or Console()
+    console = console or Console(soft_wrap=True)
     started = time.monotonic()
     story = Story(urls, amqp_uri=amqp_uri, management=management,
                   scale=DEMO_SCALE if scale is None else scale, seed=seed,
