@@ -9,6 +9,7 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY sifuwu ./sifuwu
 COPY services ./services
+COPY tooling ./tooling
 RUN pip install --disable-pip-version-check . \
     && useradd --system --uid 10001 --home-dir /app sifuwu
 

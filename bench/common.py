@@ -5,7 +5,7 @@ import tempfile
 import time
 import uuid
 
-from sifuwu.stack import EmbeddedStack, Ports
+from tooling.stack import EmbeddedStack, Ports
 
 
 @contextlib.contextmanager

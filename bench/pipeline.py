@@ -45,7 +45,7 @@ from services.activity.client import post_batch  # noqa: E402
 from services.assessment import domain  # noqa: E402
 from sifuwu import events as ev  # noqa: E402
 from sifuwu import wiring  # noqa: E402
-from sifuwu.stack import INGEST_DEMO_USER  # noqa: E402
+from tooling.stack import INGEST_DEMO_USER  # noqa: E402
 from sifuwu.store import ConfirmingPublisher  # noqa: E402
 from sifuwu.wiring import SERVICES  # noqa: E402
 

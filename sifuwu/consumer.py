@@ -26,8 +26,8 @@ from nameko.extensions import DependencyProvider
 from sifuwu import wiring
 from sifuwu.errors import DomainError
 from sifuwu.events import load_envelope
-from sifuwu.ops import metrics
-from sifuwu.ops.jsonlog import log_context
+from sifuwu import metrics
+from sifuwu.jsonlog import log_context
 from sifuwu.settings import Settings
 from sifuwu.store import Duplicate, is_transient
 

@@ -10,7 +10,7 @@ from werkzeug.wrappers import Response
 from sifuwu import __version__, wiring
 from sifuwu.clock import Clock
 from sifuwu.consumer import DeadLetters
-from sifuwu.ops import metrics
+from sifuwu import metrics
 from sifuwu.settings import Settings
 from sifuwu.store import Store
 from sifuwu.web import http, json_response

@@ -24,7 +24,7 @@ from pymongo.results import BulkWriteResult, InsertManyResult
 
 from sifuwu import events as ev
 from sifuwu import wiring
-from sifuwu.ops import metrics
+from sifuwu import metrics
 from sifuwu.settings import Settings
 
 log = logging.getLogger(__name__)

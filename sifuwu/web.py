@@ -15,8 +15,8 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
 from sifuwu.errors import DomainError, PayloadTooLarge
-from sifuwu.ops import metrics
-from sifuwu.ops.jsonlog import log_context
+from sifuwu import metrics
+from sifuwu.jsonlog import log_context
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ import uuid  # noqa: E402
 import pytest  # noqa: E402
 from pymongo import MongoClient  # noqa: E402
 
-from sifuwu.stack import EmbeddedStack, Ports, free_port  # noqa: E402
+from tooling.stack import EmbeddedStack, Ports, free_port  # noqa: E402
 from sifuwu.wiring import SERVICES  # noqa: E402
 
 

@@ -12,7 +12,7 @@ from services.activity.client import post_event, publish_event
 from services.activity.examples import example_envelope
 from services.activity.ingest import rejected_queue
 from sifuwu import wiring
-from sifuwu.story import poll
+from tooling.story import poll
 
 STAFF = {"Authorization": "Bearer staff-token"}
 SYSTEM, TOKEN = "demo", "demo-token"   # the embedded stack's default

@@ -9,7 +9,7 @@ import requests
 from click.testing import CliRunner
 from prometheus_client.parser import text_string_to_metric_families
 
-from sifuwu.cli import main
+from tooling.cli import main
 from sifuwu.wiring import SERVICES
 
 

@@ -3,7 +3,7 @@ HTTP only, on the real broker and store."""
 
 import requests
 
-from sifuwu.demo import skeleton_story
+from tooling.demo import skeleton_story
 from sifuwu.wiring import SERVICES
 
 

@@ -1,4 +1,4 @@
-"""The main job, small: the whole story (sifuwu.story) on a tiny generated
+"""The main job, small: the whole story (tooling.story) on a tiny generated
 city against the running stack, its key numbers checked against a
 recomputation from the generated data, and its HTML report opened in
 headless Chromium."""
@@ -11,8 +11,8 @@ import textwrap
 import pytest
 import requests
 
-from sifuwu import report
-from sifuwu.story import STAFF, Story
+from tooling import report
+from tooling.story import STAFF, Story
 
 SCALE, SEED = 0.01, 7
 

@@ -32,7 +32,7 @@ from kombu import Connection, Exchange
 
 from services.activity.client import post_batch
 from sifuwu import wiring
-from sifuwu.stack import INGEST_DEMO_USER, EmbeddedStack, Ports
+from tooling.stack import INGEST_DEMO_USER, EmbeddedStack, Ports
 from sifuwu.wiring import SERVICES
 
 N_EVENTS = int(os.environ.get("SIFUWU_FAULTS_EVENTS", "10000"))

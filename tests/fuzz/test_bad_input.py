@@ -24,7 +24,7 @@ from kombu import Connection, Exchange
 from services.activity.examples import example_envelope
 from services.activity.ingest import rejected_queue
 from sifuwu import wiring
-from sifuwu.stack import INGEST_DEMO_USER, SERVICE_CLASSES
+from tooling.stack import INGEST_DEMO_USER, SERVICE_CLASSES
 from sifuwu.wiring import SERVICES
 
 HTTP_EXAMPLES = 1100

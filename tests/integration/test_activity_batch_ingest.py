@@ -25,7 +25,7 @@ from services.activity.service import ActivityService
 from sifuwu import events as ev
 from sifuwu import wiring
 from sifuwu.privacy import Sealer
-from sifuwu.stack import free_port
+from tooling.stack import free_port
 from sifuwu.store import outbox_envelopes
 from tests.helpers import wait_for
 

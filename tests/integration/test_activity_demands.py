@@ -16,7 +16,7 @@ from services.activity.examples import example_envelope
 from services.activity.schemas import OUTGOING_SCHEMAS
 from services.activity.service import ActivityService
 from sifuwu import events as ev
-from sifuwu.stack import free_port
+from tooling.stack import free_port
 from tests import helpers
 from tests.helpers import outbox_events
 

@@ -16,7 +16,7 @@ from services.activity.ingest import rejected_queue
 from services.activity.service import ActivityService
 from sifuwu import events as ev
 from sifuwu import wiring
-from sifuwu.stack import free_port
+from tooling.stack import free_port
 from tests import helpers
 from tests.helpers import wait_for
 

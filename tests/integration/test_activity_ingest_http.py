@@ -13,7 +13,7 @@ from services.activity.examples import example_data, example_envelope
 from services.activity.schemas import OUTGOING_SCHEMAS
 from services.activity.service import ActivityService
 from sifuwu import events as ev
-from sifuwu.stack import free_port
+from tooling.stack import free_port
 from tests import helpers
 
 SYSTEM = "hotline12345"

@@ -11,7 +11,7 @@ from services.activity import repository
 from services.activity.client import post_batch
 from services.activity.examples import example_envelope
 from services.activity.service import ActivityService
-from sifuwu.stack import free_port
+from tooling.stack import free_port
 
 SYSTEM = "partymembers"
 TOKEN = "party-token"

@@ -4,7 +4,7 @@ every time), never the `sifuwu_` databases of `./run up`."""
 
 import time
 
-from sifuwu.stack import EmbeddedStack
+from tooling.stack import EmbeddedStack
 
 
 def test_a_demo_run_gets_fresh_databases_and_drops_earlier_ones(

@@ -14,7 +14,7 @@ from kombu.pools import producers
 from services.feedback.service import FeedbackService
 from sifuwu import events as ev
 from sifuwu import wiring
-from sifuwu.stack import free_port
+from tooling.stack import free_port
 from tests import helpers
 from tests.helpers import wait_for
 

@@ -19,7 +19,7 @@ from nameko.testing.services import entrypoint_hook
 from services.feedback.service import FeedbackService, submit_ratings
 from sifuwu import events as ev
 from sifuwu import store, wiring
-from sifuwu.stack import free_port
+from tooling.stack import free_port
 from sifuwu.store import Store, StoreAccess
 from tests import helpers
 from tests.helpers import wait_for

@@ -4,7 +4,7 @@ store, and against ports where nothing listens."""
 from pymongo import MongoClient
 
 from sifuwu.service import health_report
-from sifuwu.stack import free_port
+from tooling.stack import free_port
 
 
 class MongoPing:

@@ -14,7 +14,7 @@ from services.notify import channels as ch
 from services.notify import domain, planning, repository
 from services.notify.channels import NotifyConfig
 from services.notify.delivery import Dispatcher, first_due
-from services.notify.peers import Peer
+from tooling.peers import Peer
 
 SECRET = "delivery-secret"
 BJ = dt.timezone(dt.timedelta(hours=8))

@@ -11,7 +11,7 @@ from kombu import Connection
 from kombu.pools import producers
 from nameko.testing.services import entrypoint_hook
 
-from services.notify.peers import Peer
+from tooling.peers import Peer
 from services.notify.service import NotifyService
 from sifuwu import events as ev
 from sifuwu import store

@@ -9,7 +9,7 @@ from decimal import Decimal
 from bson import Binary, Decimal128, Int64, ObjectId
 from click.testing import CliRunner
 
-from sifuwu.cli import main
+from tooling.cli import main
 from sifuwu.wiring import SERVICES
 
 

@@ -10,10 +10,10 @@ from click.testing import CliRunner
 from kombu import Connection, Producer
 
 from sifuwu import wiring
-from sifuwu.cli import main
+from tooling.cli import main
 from sifuwu.consumer import consumes
 from sifuwu.events import make_event
-from sifuwu.ops import dlq
+from tooling.ops import dlq
 from sifuwu.service import ServiceBase
 from tests.helpers import wait_for
 

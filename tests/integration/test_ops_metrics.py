@@ -13,7 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sifuwu import wiring
 from sifuwu.consumer import consumes
 from sifuwu.events import make_event
-from sifuwu.ops.jsonlog import JsonFormatter
+from sifuwu.jsonlog import JsonFormatter
 from sifuwu.service import ServiceBase
 from sifuwu.web import http, json_response
 from tests.helpers import wait_for

@@ -11,9 +11,9 @@ from pymongo import ASCENDING, IndexModel
 from sifuwu import wiring
 from sifuwu.consumer import consumes
 from sifuwu.events import make_event
-from sifuwu.ops import metrics
+from sifuwu import metrics
 from sifuwu.service import ServiceBase
-from sifuwu.stack import free_port
+from tooling.stack import free_port
 from tests.helpers import wait_for
 
 SOURCE = "opsprobe_src"

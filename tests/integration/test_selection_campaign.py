@@ -376,7 +376,7 @@ def test_whole_campaign(container_factory, service_config, web_url, mongo,
         "list.finalised"}
     env = dict(os.environ, MONGO_URI=service_config["MONGO_URI"],
                SIFUWU_DB_PREFIX=service_config["SIFUWU_DB_PREFIX"])
-    command = [sys.executable, "-m", "services.assessment.selection.audit",
+    command = [sys.executable, "-m", "tooling.verify_audit",
                "verify", "--campaign", cid]
     ok = subprocess.run(command, cwd=ROOT, env=env, capture_output=True,
                         text=True, timeout=60)

@@ -6,7 +6,7 @@ was hard-wrapped at 80 columns around that path.
 
 from click.testing import CliRunner
 
-from sifuwu.cli import main
+from tooling.cli import main
 
 
 def test_an_error_around_a_long_path_stays_on_one_line(tmp_path, monkeypatch):

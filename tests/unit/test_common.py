@@ -11,7 +11,7 @@ from sifuwu import events as ev
 from sifuwu.auth import parse_tokens
 from sifuwu.consumer import describe
 from sifuwu.privacy import Sealer, mask_name, mask_phone, mask_text
-from sifuwu.stack import serve_env
+from tooling.stack import serve_env
 from sifuwu.store import Duplicate
 from sifuwu.web import reject_operators
 

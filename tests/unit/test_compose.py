@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from sifuwu import compose
+from tooling import composefile as compose
 from sifuwu.settings import DEFAULT_PORTS, Settings
 from sifuwu.wiring import SERVICES
 

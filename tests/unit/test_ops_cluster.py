@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from sifuwu import compose
+from tooling import composefile as compose
 from sifuwu.wiring import DEAD_LETTER_QUEUE, INGEST_REJECTED_QUEUE, SERVICES
 
 CLUSTER = compose.ROOT / "docker-compose.cluster.yml"

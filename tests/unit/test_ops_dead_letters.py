@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 from sifuwu import wiring
 from sifuwu.consumer import original_route
-from sifuwu.ops import dlq
+from tooling.ops import dlq
 
 
 def test_message_key_is_the_event_id_or_a_digest():

@@ -8,7 +8,7 @@ from pathlib import Path
 import yaml
 from nameko.cli.main import setup_yaml_parser
 
-from sifuwu.ops.jsonlog import JsonFormatter, log_context
+from sifuwu.jsonlog import JsonFormatter, log_context
 
 CONFIG = Path(__file__).resolve().parents[2] / "sifuwu" / "config.yaml"
 

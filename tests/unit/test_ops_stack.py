@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from sifuwu.cli import main
-from sifuwu.ops.compose import CLUSTER_FILE, COMPOSE_FILE
+from tooling.cli import main
+from tooling.ops.compose import CLUSTER_FILE, COMPOSE_FILE
 
 FAKES = Path(__file__).resolve().parent.parent / "fakes"
 PREFLIGHT = [["compose", "version"],

@@ -5,15 +5,9 @@ Each entry is ``{campaign_id, seq, kind, at, data, prev_hash, hash}`` with
 hash of the entry before it (``GENESIS`` for the first). The campaign
 document keeps the chain head (last ``seq`` and ``hash``), so a removed last
 entry is detected too. ``verify_chain`` finds altered, removed and reordered
-entries; the command line checks a stored campaign::
-
-    MONGO_URI=mongodb://... python -m services.assessment.selection.audit \\
-        verify --campaign CAMPAIGN_ID
+entries; ``repository.verify_stored`` checks a stored campaign, and so does
+the command line ``python -m tooling.verify_audit verify --campaign ID``.
 """
-
-import argparse
-import os
-import sys
 
 from services.assessment.selection.domain import sha256_hex
 
@@ -92,49 +86,3 @@ PROBLEM_TEXT = {"altered": "内容被修改", "broken_link": "链接断裂（条
 def describe(problems):
     return "；".join(f"第 {p['seq']} 条：{PROBLEM_TEXT[p['problem']]}"
                     for p in problems)
-
-
-def verify_stored(db, campaign_id):
-    """(campaign head, problems) for a campaign in the store."""
-    from services.assessment.selection import repository
-    campaign = db[repository.CAMPAIGNS].find_one({"_id": campaign_id})
-    if campaign is None:
-        return None, [{"seq": 0, "problem": "not_found"}]
-    entries = repository.audit_entries(db, campaign_id)
-    return campaign.get("audit_head"), verify_chain(
-        entries, campaign.get("audit_head"))
-
-
-def main(argv=None):
-    parser = argparse.ArgumentParser(
-        prog="python -m services.assessment.selection.audit",
-        description="校验评选活动的留痕哈希链")
-    sub = parser.add_subparsers(dest="command", required=True)
-    verify = sub.add_parser("verify", help="校验一个评选活动的哈希链")
-    verify.add_argument("--campaign", required=True, help="评选活动编号")
-    verify.add_argument("--mongo-uri", default=os.environ.get(
-        "MONGO_URI", "mongodb://localhost:27017/"))
-    verify.add_argument("--db-prefix", default=os.environ.get(
-        "SIFUWU_DB_PREFIX", "sifuwu_"))
-    args = parser.parse_args(argv)
-
-    from pymongo import MongoClient
-    client = MongoClient(args.mongo_uri, tz_aware=True,
-                         serverSelectionTimeoutMS=5000)
-    try:
-        db = client[f"{args.db_prefix}assessment"]
-        head, problems = verify_stored(db, args.campaign)
-    finally:
-        client.close()
-    if head is None and problems:
-        print(f"未找到评选活动 {args.campaign}")
-        return 2
-    if problems:
-        print(f"校验未通过：{describe(problems)}")
-        return 1
-    print(f"校验通过：共 {head['seq']} 条记录，链头 {head['hash']}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

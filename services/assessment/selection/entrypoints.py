@@ -395,7 +395,7 @@ class SelectionEntrypoints:
     @http("GET", PREFIX + "/<campaign_id>/audit")
     def selection_audit(self, request, campaign_id):
         self._selection_staff(request)
-        head, problems = audit.verify_stored(self.store.db, campaign_id)
+        head, problems = repo.verify_stored(self.store.db, campaign_id)
         return json_response({
             "chain_head": head, "valid": not problems,
             "problems": problems,
@@ -404,7 +404,7 @@ class SelectionEntrypoints:
     @http("GET", PREFIX + "/<campaign_id>/audit/verify")
     def selection_audit_verify(self, request, campaign_id):
         repo.get_campaign(self.store.db, campaign_id)
-        head, problems = audit.verify_stored(self.store.db, campaign_id)
+        head, problems = repo.verify_stored(self.store.db, campaign_id)
         return json_response({
             "chain_head": head, "valid": not problems, "problems": problems,
             "message": ("校验通过" if not problems

@@ -125,3 +125,13 @@ def objections(db, campaign_id, session=None):
 def recommendations(db, campaign_id):
     return list(db[RECOMMENDATIONS].find({"campaign_id": campaign_id},
                                          {"_id": 0}))
+
+
+def verify_stored(db, campaign_id):
+    """(campaign head, problems) for a campaign in the store."""
+    campaign = db[CAMPAIGNS].find_one({"_id": campaign_id})
+    if campaign is None:
+        return None, [{"seq": 0, "problem": "not_found"}]
+    entries = audit_entries(db, campaign_id)
+    return campaign.get("audit_head"), audit.verify_chain(
+        entries, campaign.get("audit_head"))

@@ -9,7 +9,7 @@ import click
 from rich.console import Console
 from rich.markup import escape
 
-from sifuwu.stack import ROOT, EmbeddedStack, StackError
+from tooling.stack import ROOT, EmbeddedStack, StackError
 from sifuwu.wiring import SERVICES
 
 # Output that is not a terminal is never wrapped: a long path stays on one line
@@ -85,7 +85,7 @@ def _print_urls(urls):
 @click.argument("service", type=click.Choice(SERVICES))
 def serve(service):
     """Run one service with `nameko run` (the compose image's command)."""
-    from sifuwu.stack import serve_command, serve_env
+    from tooling.stack import serve_command, serve_env
     command = serve_command(service)
     os.execve(command[0], command, serve_env(service, os.environ))
 
@@ -105,7 +105,7 @@ def serve(service):
               help="Only the walking skeleton (one activity, one rating).")
 def demo(scale, seed, activities_per_member, report_path, skeleton):
     """Run the main job on the embedded stack (started if not running)."""
-    from sifuwu import demo as story
+    from tooling import demo as story
 
     stack = embedded_stack()
     state = stack.running_state()
@@ -160,7 +160,7 @@ def demo(scale, seed, activities_per_member, report_path, skeleton):
 # -- operators: the compose stack (python-on-whales) ----------------------
 
 def _compose_stack(files, project, cluster):
-    from sifuwu.ops.compose import CLUSTER_FILE, ComposeError, ComposeStack
+    from tooling.ops.compose import CLUSTER_FILE, ComposeError, ComposeStack
     chosen = list(files) or ([CLUSTER_FILE] if cluster else None)
     try:
         return ComposeStack(chosen, project_name=project)
@@ -172,7 +172,7 @@ def _compose_call(action):
     """Run one compose action; its errors become clear messages."""
     from python_on_whales.exceptions import DockerException
 
-    from sifuwu.ops.compose import ComposeError
+    from tooling.ops.compose import ComposeError
     try:
         return action()
     except ComposeError as exc:
@@ -319,7 +319,7 @@ def stack_health(files, project, cluster, embedded_mode, as_json, timeout):
     """Every service's /health as a table; exit 1 if any is unhealthy."""
     from rich.table import Table
 
-    from sifuwu.ops import health
+    from tooling.ops import health
     state = health.embedded_state() if embedded_mode is not False else None
     if embedded_mode and not state:
         fail(f"嵌入式栈未运行（{health.sifuwu_home() / 'stack.json'} 不存在"
@@ -360,7 +360,7 @@ def _resolve(option, env_name, state_key):
         return option
     if os.environ.get(env_name):
         return os.environ[env_name]
-    from sifuwu.ops import health
+    from tooling.ops import health
     state = health.embedded_state()
     if state and state.get(state_key):
         return state[state_key]
@@ -376,12 +376,12 @@ amqp_option = click.option("--amqp-uri", default=None,
 # -- operators: dead letters ------------------------------------------------
 
 def _dead_letter_queues(amqp_uri):
-    from sifuwu.ops.dlq import DeadLetterQueues
+    from tooling.ops.dlq import DeadLetterQueues
     return DeadLetterQueues(_resolve(amqp_uri, "AMQP_URI", "amqp_uri"))
 
 
 def _dlq_call(action):
-    from sifuwu.ops.dlq import DeadLetterError
+    from tooling.ops.dlq import DeadLetterError
     try:
         return action()
     except DeadLetterError as exc:
@@ -389,7 +389,7 @@ def _dlq_call(action):
 
 
 def _queue_choice():
-    from sifuwu.ops.dlq import QUEUES
+    from tooling.ops.dlq import QUEUES
     return click.Choice(QUEUES)
 
 
@@ -409,7 +409,7 @@ def dlq_list(amqp_uri, queues, as_json):
 
     from rich.table import Table
 
-    from sifuwu.ops.dlq import QUEUES
+    from tooling.ops.dlq import QUEUES
     letters = _dead_letter_queues(amqp_uri)
     counts = _dlq_call(letters.counts)
     result = {}
@@ -502,7 +502,7 @@ def with_mongo_options(fn):
 def _backup_call(action):
     from pymongo.errors import PyMongoError
 
-    from sifuwu.ops.backup import BackupError
+    from tooling.ops.backup import BackupError
     try:
         return action()
     except BackupError as exc:
@@ -518,7 +518,7 @@ def _backup_call(action):
               type=click.Path(file_okay=False), help="备份文件所在目录")
 def backup(mongo_uri, prefix, output):
     """Write every service's database to a dated archive."""
-    from sifuwu.ops import backup as backups
+    from tooling.ops import backup as backups
     mongo_uri = _resolve(mongo_uri, "MONGO_URI", "mongo_uri")
     prefix = _resolve(prefix, "SIFUWU_DB_PREFIX", "db_prefix")
     with console.status("备份中 …") as status:
@@ -539,7 +539,7 @@ def backup(mongo_uri, prefix, output):
               help="覆盖目标中已有的数据（先清空对应集合）")
 def restore(archive, mongo_uri, prefix, replace):
     """Bring an archive written by `sifuwu backup` back."""
-    from sifuwu.ops import backup as backups
+    from tooling.ops import backup as backups
     mongo_uri = _resolve(mongo_uri, "MONGO_URI", "mongo_uri")
     prefix = _resolve(prefix, "SIFUWU_DB_PREFIX", "db_prefix")
     with console.status("恢复中 …") as status:

@@ -3,8 +3,8 @@ SMS gateways, the WeChat API, the board and the SMTP server, record what they
 receive and can be told to fail. Tests and the embedded stack run them as
 processes (outside any eventlet-patched interpreter):
 
-    python -m services.notify.peers http --port 9101
-    python -m services.notify.peers smtp --port 9125 --control-port 9126
+    python -m tooling.peers http --port 9101
+    python -m tooling.peers smtp --port 9125 --control-port 9126
 
 Control API (JSON, on the HTTP port or the SMTP peer's control port):
 ``GET /_peer/received`` what arrived; ``POST /_peer/mode`` e.g.
@@ -199,7 +199,7 @@ class Peer:
         kind = self.kind
         self.port = free_port()
         self.control_port = free_port() if kind == "smtp" else self.port
-        args = [sys.executable, "-m", "services.notify.peers", kind,
+        args = [sys.executable, "-m", "tooling.peers", kind,
                 "--port", str(self.port)]
         if kind == "smtp":
             args += ["--control-port", str(self.control_port)]

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import requests
 
-from sifuwu.citygen import City
-from sifuwu.stack import ROOT
+from tooling.citygen import City
+from tooling.stack import ROOT
 
 STAFF = {"Authorization": "Bearer staff-token"}
 # Appeals are decided by someone other than who filed them: the demo's

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import requests
 
-from sifuwu.stack import ROOT, EmbeddedStack
+from tooling.stack import ROOT, EmbeddedStack
 
 
 @dataclasses.dataclass

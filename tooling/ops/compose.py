@@ -18,7 +18,7 @@ from python_on_whales.client_config import ClientNotFoundError
 from python_on_whales.exceptions import DockerException
 from python_on_whales.utils import run
 
-from sifuwu.compose import ROOT
+from tooling.composefile import ROOT
 from sifuwu.settings import DEFAULT_PORTS
 
 COMPOSE_FILE = ROOT / "docker-compose.yml"

@@ -1,2 +1,2 @@
 """Operators' tools (运维): the compose stack through python-on-whales,
-health, dead letters, backups, metrics and structured logs."""
+health, dead letters and backups."""

@@ -8,7 +8,7 @@ import requests
 from rich.console import Console
 from rich.table import Table
 
-from sifuwu.story import (  # noqa: F401
+from tooling.story import (  # noqa: F401
     SUPERVISOR_TOKENS, Story, StoryError, poll,
 )
 
@@ -117,8 +117,8 @@ def run(urls, console=None):
 def run_story(urls, *, console=None, scale=None, seed=2026,
               activities_per_member=None, amqp_uri=None, management=None,
               stack=None, restore_clock=True, report_path=None):
-    """The whole story (sifuwu.story), the HTML report and a summary."""
-    from sifuwu import report
+    """The whole story (tooling.story), the HTML report and a summary."""
+    from tooling import report
 
     console = console or Console(soft_wrap=True)
     started = time.monotonic()

@@ -21,10 +21,13 @@ from pathlib import Path
 
 import requests
 
+import sifuwu
 from sifuwu.settings import DEFAULT_MAX_WORKERS, DEFAULT_PORTS
 from sifuwu.wiring import SERVICES
 
 ROOT = Path(__file__).resolve().parent.parent
+# nameko's config for every service ships with the runtime package.
+CONFIG_FILE = Path(sifuwu.__file__).resolve().parent / "config.yaml"
 RABBIT_BIN = Path("/usr/lib/rabbitmq/bin")
 SERVICE_CLASSES = {"activity": "ActivityService",
                    "assessment": "AssessmentService",
@@ -38,7 +41,7 @@ EVENTLET_NOTICE_FILTER = "ignore:\nEventlet is deprecated:Warning"
 def serve_command(service):
     """`nameko run` for one service, with the project's config file."""
     nameko = Path(sys.executable).parent / "nameko"
-    return [str(nameko), "run", "--config", str(Path(__file__).resolve().parent / "config.yaml"),
+    return [str(nameko), "run", "--config", str(CONFIG_FILE),
             f"services.{service}.service:{SERVICE_CLASSES[service]}"]
 
 
@@ -278,7 +281,7 @@ class EmbeddedStack:
     def start_peers(self):
         """Local SMS gateways, WeChat API, SMTP server and press folder for
         notify's channels, as production has real ones."""
-        from services.notify.peers import start_embedded_peers
+        from tooling.peers import start_embedded_peers
 
         peers, env = start_embedded_peers(self.base / "press")
         for name, peer in peers.items():

@@ -106,7 +106,7 @@ def bars_chart(labels, values, title, color=BLUE):
 
 
 TEMPLATES = jinja2.Environment(
-    loader=jinja2.PackageLoader("sifuwu", "templates"), autoescape=True)
+    loader=jinja2.PackageLoader("tooling", "templates"), autoescape=True)
 
 
 def write_report(data, path):
@@ -151,7 +151,7 @@ CHANNEL_NAMES = {"sms": "短信", "wechat": "微信", "email": "邮件", "web": 
 
 
 def report_data(seen, story):
-    """What the report shows, from what the story saw (sifuwu.story)."""
+    """What the report shows, from what the story saw (tooling.story)."""
     a = seen["assessment"]
     year = story.year
     unit_entries = a["boards"]["unit"]["entries"]
