@@ -8,12 +8,12 @@ import datetime as dt
 from nameko.extensions import DependencyProvider
 
 from sifuwu.events import utcnow
+from sifuwu.settings import Settings
 
 
 class Clock(DependencyProvider):
     def setup(self):
-        offset = float(self.container.config.get(
-            "SIFUWU_CLOCK_OFFSET_SECONDS", 0) or 0)
+        offset = Settings.from_config(self.container.config).clock_offset_seconds
         self.offset = dt.timedelta(seconds=offset)
 
     def get_dependency(self, worker_ctx):

@@ -1,6 +1,7 @@
 """What every sifuwu service has: the store, dead-lettering, config and the
 ``/health`` endpoint. Each service subclasses ``ServiceBase``."""
 
+import functools
 import logging
 
 from kombu import Connection
@@ -64,9 +65,13 @@ class ServiceBase:
     config = Config()
     clock = Clock()
 
-    @property
+    # the service's settings class (a subclass of Settings for its own fields)
+    settings_class = Settings
+
+    @functools.cached_property
     def settings(self):
-        return Settings.from_config(self.config)
+        """This worker's settings (a service instance serves one worker)."""
+        return self.settings_class.from_config(self.config)
 
     @http("GET", "/health")
     def health(self, request):

@@ -1,70 +1,125 @@
-"""Configuration from the environment (配置).
+"""Typed settings (配置): one reader, defaults written once.
 
-Services get their settings through nameko's config (``config.yaml``, which
-reads the same environment variables); the launcher and the CLI read the
-environment directly. Both end in one ``Settings``.
+Every setting is a field with the environment variable that sets it, its default
+and a line of documentation. ``Settings.load(config, env)`` reads each field
+from nameko's config (``sifuwu/config.yaml`` and whatever a test passes),
+then the environment, then the default; an empty value counts as unset for
+anything but text. A service that needs more declares a subclass
+(``ActivitySettings(Settings)``) and names it ``settings_class``; the launcher
+and the CLI call ``Settings.from_env()``. Nothing reads the environment at
+import time. ``docs/configuration.md`` lists every name (``documented()``).
 """
 
 import dataclasses
 import os
+from zoneinfo import ZoneInfo
 
 DEFAULT_PORTS = {"activity": 8001, "assessment": 8002, "feedback": 8003,
                  "notify": 8004}
 
-# Worker pool (nameko ``max_workers``: HTTP requests and event handlers
-# share it) where the config's 10 is too few: feedback answers recipients'
-# phones, and its group commit (``sifuwu.group``) writes together the
-# ratings of the requests in flight, so more of them in flight is what lets
-# it keep up (issue 10: 10 → ~125 POST/s here, 100 → ~200/s).
-# SIFUWU_MAX_WORKERS overrides it.
+# nameko ``max_workers`` (HTTP requests and event handlers share the pool) where
+# the config's 10 is too few; SIFUWU_MAX_WORKERS overrides it. Why feedback
+# needs 100: docs/performance.md.
 DEFAULT_MAX_WORKERS = {"feedback": 100}
 
+TRUE = {"1", "true", "yes", "on"}
+FALSE = {"0", "false", "no", "off"}
 
-def _env(name, default):
-    return os.environ.get(name, default)
+
+def setting(env, default, doc):
+    """A settings field read from ``env`` (the variable's name)."""
+    return dataclasses.field(default=default,
+                             metadata={"env": env, "doc": doc})
+
+
+def _convert(value, default, name):
+    if isinstance(default, bool):
+        text = str(value).strip().lower()
+        if text in TRUE:
+            return True
+        if text in FALSE:
+            return False
+        raise ValueError(f"{name}: 应为 true/false，收到 {value!r}")
+    if isinstance(default, int):
+        return int(value)
+    if isinstance(default, float):
+        return float(value)
+    return str(value)
 
 
 @dataclasses.dataclass(frozen=True)
 class Settings:
-    amqp_uri: str = "pyamqp://guest:guest@localhost:5672//"
-    mongo_uri: str = "mongodb://localhost:27017/"
-    db_prefix: str = "sifuwu_"
-    secret: str = "sifuwu-dev-secret-change-me"
-    feedback_base_url: str = "http://localhost:8003"
-    store_timeout_ms: int = 3000
-    relay_interval: float = 1.0
-    ingest_tokens: str = "demo=demo-token"
-    staff_tokens: str = "staff=staff-token"
-    timezone: str = "Asia/Shanghai"
-    max_body_bytes: int = 1_048_576
+    """What every service and the tooling read."""
+
+    amqp_uri: str = setting(
+        "AMQP_URI", "pyamqp://guest:guest@localhost:5672//",
+        "RabbitMQ 地址（nameko 也读同名配置）")
+    mongo_uri: str = setting(
+        "MONGO_URI", "mongodb://localhost:27017/", "MongoDB 地址")
+    db_prefix: str = setting(
+        "SIFUWU_DB_PREFIX", "sifuwu_", "数据库名前缀（每个服务一个库）")
+    secret: str = setting(
+        "SIFUWU_SECRET", "sifuwu-dev-secret-change-me",
+        "签名与加密密钥（评价链接、个人信息加密）；生产必须设置")
+    feedback_base_url: str = setting(
+        "SIFUWU_FEEDBACK_BASE_URL", "http://localhost:8003",
+        "评价页面对外地址（短信里的链接）")
+    store_timeout_ms: int = setting(
+        "SIFUWU_STORE_TIMEOUT_MS", 3000, "连接数据库的超时（毫秒）")
+    relay_interval: float = setting(
+        "SIFUWU_RELAY_INTERVAL", 1.0, "发件箱转发的轮询间隔（秒）")
+    ingest_tokens: str = setting(
+        "SIFUWU_INGEST_TOKENS", "demo=demo-token",
+        "外部系统报送令牌（system=token,...）")
+    staff_tokens: str = setting(
+        "SIFUWU_STAFF_TOKENS", "staff=staff-token",
+        "工作人员接口令牌（name=token,...）")
+    timezone: str = setting(
+        "SIFUWU_TIMEZONE", "Asia/Shanghai", "业务时区（期间、截止时间、静默时段）")
+    max_body_bytes: int = setting(
+        "SIFUWU_MAX_BODY_BYTES", 1_048_576, "HTTP 请求体上限（字节）")
+    clock_offset_seconds: float = setting(
+        "SIFUWU_CLOCK_OFFSET_SECONDS", 0.0,
+        "时钟偏移（秒；端到端测试用来越过截止时间）")
+    calendar_file: str = setting(
+        "SIFUWU_CALENDAR_FILE", "",
+        "节假日与调休数据文件（JSON，补充 chinese-calendar 未收录的年份）")
+
+    @classmethod
+    def load(cls, config=None, env=None):
+        """Each field from ``config``, else ``env``, else its default."""
+        config = {} if config is None else config
+        env = os.environ if env is None else env
+        values = {}
+        for field in dataclasses.fields(cls):
+            name = field.metadata["env"]
+            value = config.get(name)
+            if value is None or (value == "" and not isinstance(field.default, str)):
+                value = env.get(name)
+            if value is None or (value == "" and not isinstance(field.default, str)):
+                continue
+            values[field.name] = _convert(value, field.default, name)
+        if "feedback_base_url" in values:
+            values["feedback_base_url"] = values["feedback_base_url"].rstrip("/")
+        return cls(**values)
 
     @classmethod
     def from_env(cls, env=None):
-        env = os.environ if env is None else env
-        return cls._from(lambda key, default: env.get(key, default))
+        """The settings of a process that has no nameko config (tooling)."""
+        return cls.load({}, os.environ if env is None else env)
 
     @classmethod
     def from_config(cls, config):
-        return cls._from(lambda key, default: config.get(
-            key, os.environ.get(key, default)))
+        """A service's settings: nameko's config, then the environment."""
+        return cls.load(config, os.environ)
+
+    @property
+    def tz(self):
+        """The business timezone as a ``ZoneInfo``."""
+        return ZoneInfo(self.timezone)
 
     @classmethod
-    def _from(cls, get):
-        base = cls()
-        return cls(
-            amqp_uri=get("AMQP_URI", base.amqp_uri),
-            mongo_uri=get("MONGO_URI", base.mongo_uri),
-            db_prefix=get("SIFUWU_DB_PREFIX", base.db_prefix),
-            secret=get("SIFUWU_SECRET", base.secret),
-            feedback_base_url=get("SIFUWU_FEEDBACK_BASE_URL",
-                                  base.feedback_base_url).rstrip("/"),
-            store_timeout_ms=int(get("SIFUWU_STORE_TIMEOUT_MS",
-                                     base.store_timeout_ms)),
-            relay_interval=float(get("SIFUWU_RELAY_INTERVAL",
-                                     base.relay_interval)),
-            ingest_tokens=get("SIFUWU_INGEST_TOKENS", base.ingest_tokens),
-            staff_tokens=get("SIFUWU_STAFF_TOKENS", base.staff_tokens),
-            timezone=get("SIFUWU_TIMEZONE", base.timezone),
-            max_body_bytes=int(get("SIFUWU_MAX_BODY_BYTES",
-                                   base.max_body_bytes)),
-        )
+    def documented(cls):
+        """[(variable, default, doc)] for every field, in declaration order."""
+        return [(f.metadata["env"], f.default, f.metadata["doc"])
+                for f in dataclasses.fields(cls)]

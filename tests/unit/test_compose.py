@@ -1,6 +1,7 @@
 """docker-compose.yml validates against the Compose Specification and runs
 the same services, settings and health checks as the embedded stack."""
 
+import importlib
 import re
 
 import pytest
@@ -39,9 +40,19 @@ def test_services_scale_independently(document):
         assert service["command"] == ["sifuwu", "serve", name]
 
 
-def test_service_environment_matches_embedded_settings(document):
+def settings_read_by(name):
+    """Every variable service ``name`` reads: nameko's config and its settings."""
+    module = importlib.import_module(f"services.{name}.service")
+    service = next(cls for cls in vars(module).values()
+                   if getattr(cls, "name", None) == name
+                   and hasattr(cls, "settings_class"))
     config_keys = set(re.findall(r"^(\w+):", CONFIG.read_text(), re.M))
+    return config_keys | {env for env, _, _ in service.settings_class.documented()}
+
+
+def test_service_environment_matches_embedded_settings(document):
     for name in SERVICES:
+        config_keys = settings_read_by(name)
         env = document["services"][name]["environment"]
         assert {"AMQP_URI", "MONGO_URI", "SIFUWU_SECRET",
                 "SIFUWU_INGEST_TOKENS", "SIFUWU_STAFF_TOKENS"} <= set(env)
