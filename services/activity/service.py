@@ -18,7 +18,7 @@ from sifuwu.store import Duplicate, is_transient
 from sifuwu.web import http, json_response, load_body, read_json
 from services.activity import domain, repository, schemas
 from services.activity.ingest import ingest_consumer
-from services.activity.workdays import CALENDAR
+from sifuwu.workdays import CALENDAR
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,8 @@ import itertools
 import pytest
 
 from services.activity import domain, repository, schemas
-from services.activity.workdays import CALENDAR, WorkdayCalendar
+from sifuwu.workdays import CALENDAR
+from sifuwu.workdays import WorkCalendar as WorkdayCalendar
 
 TZ = "Asia/Shanghai"
 

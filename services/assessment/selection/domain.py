@@ -306,6 +306,18 @@ def final_list(ranking, removed, plan):
     return final
 
 
+MIN_PUBLICITY_WORKDAYS = 5
+
+
+def publicity_window(opened_on, days, calendar):
+    """公示期: ``days`` (>= 5) working days, day 1 the first working day on or
+    after ``opened_on`` (``sifuwu.workdays``). Returns (starts_on, ends_on)."""
+    if days < MIN_PUBLICITY_WORKDAYS:
+        raise DomainError("公示期不得少于 5 个工作日", code="publicity_too_short",
+                          status=422)
+    return calendar.publicity_window(opened_on, days)
+
+
 def check_objections_answered(objections):
     open_ones = [o["objection_id"] for o in objections
                  if o.get("status") != "answered"]

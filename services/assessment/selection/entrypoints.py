@@ -8,7 +8,6 @@ with a bearer token; judges with a per-judge, per-round signed credential
 
 import functools
 import logging
-import os
 import secrets
 import uuid
 
@@ -24,10 +23,8 @@ from sifuwu.errors import Conflict, DomainError
 from sifuwu.privacy import Sealer
 from sifuwu.web import http, json_response, load_body
 from services.assessment.selection import audit, domain, draw, schemas, steps
+from sifuwu.workdays import WorkCalendar
 from services.assessment.selection import repository as repo
-from services.assessment.selection.calendar import (
-    WorkingCalendar, publicity_window,
-)
 
 log = logging.getLogger(__name__)
 
@@ -102,9 +99,7 @@ class SelectionEntrypoints:
                               status=404)
 
     def _selection_calendar(self):
-        path = self.config.get("SIFUWU_CALENDAR_FILE",
-                               os.environ.get("SIFUWU_CALENDAR_FILE"))
-        return WorkingCalendar.configured(path or None)
+        return WorkCalendar.configured(self.settings.calendar_file or None)
 
     def _selection_links(self, request, campaign_id, round_no, seated):
         base = request.host_url.rstrip("/")
@@ -167,8 +162,7 @@ class SelectionEntrypoints:
         data = schemas.RecommendationEventSchema().load(envelope["data"])
         self._selection_run(functools.partial(steps.receive_recommendation, data=data,
                                     now=self.clock()),
-                  consumed=("on_recommendation_submitted",
-                            envelope["event_id"]))
+                  consumed=envelope)
 
     # -- pool, commitment, draw, reveal ----------------------------------------
 
@@ -330,7 +324,7 @@ class SelectionEntrypoints:
         opens_on = max(body["opens_on"] or today, today)
         campaign = repo.get_campaign(self.store.db, campaign_id)
         domain.require_status(campaign, domain.AGGREGATED, action="发布公示")
-        starts_on, ends_on = publicity_window(
+        starts_on, ends_on = domain.publicity_window(
             opens_on, campaign["plan"]["publicity_days"], self._selection_calendar())
         publicity = self._selection_run(functools.partial(
             steps.open_publicity, campaign_id=campaign_id,
@@ -343,7 +337,7 @@ class SelectionEntrypoints:
         data = schemas.ObjectionFiledSchema().load(envelope["data"])
         self._selection_run(functools.partial(steps.file_objection, data=data,
                                     now=self.clock()),
-                  consumed=("on_objection_filed", envelope["event_id"]))
+                  consumed=envelope)
 
     @consumes("feedback", ev.OBJECTION_ANSWERED)
     def on_objection_answered(self, envelope):
@@ -354,7 +348,7 @@ class SelectionEntrypoints:
             substantiated=data["substantiated"], answer=data["answer"],
             actor="feedback", now=self.clock(), emit=False,
             candidate_id=data["candidate_id"]),
-            consumed=("on_objection_answered", envelope["event_id"]))
+            consumed=envelope)
 
     @http("GET", PREFIX + "/<campaign_id>/objections")
     def selection_objections(self, request, campaign_id):
