@@ -141,13 +141,16 @@ class UnitOfWork:
     ``OUTBOX_CHUNK`` events; nothing is published until the transaction
     commits."""
 
-    def __init__(self, db, session, service_name, correlation_id=None):
+    def __init__(self, db, session, service_name, correlation_id=None,
+                 repository=None):
         self.db = db
         self.session = session
         self.service_name = service_name
         self.correlation_id = correlation_id
         self.emitted = []
         self.outbox_docs = []
+        # ``repository(uow)``: the storage a step reads and writes through
+        self.repo = repository(self) if repository is not None else None
 
     def emit(self, event_type, data, *, correlation_id=None, event_id=None):
         envelope = ev.make_event(
@@ -250,37 +253,54 @@ def outbox_envelopes(doc):
     return [doc["envelope"]] if doc.get("envelope") else []
 
 
-class StoreAccess:
-    """What a worker sees of the store."""
+def consumed_key(handler, consumed):
+    """The record of ``handler`` having consumed an event (id or envelope)."""
+    event_id = consumed["event_id"] if isinstance(consumed, dict) else consumed
+    return f"{handler}:{event_id}"
 
-    def __init__(self, provider):
+
+class StoreAccess:
+    """What a worker sees of the store.
+
+    ``handler`` is the name of the entrypoint the worker runs (nameko's
+    ``worker_ctx.entrypoint.method_name``): consumed events are recorded
+    under it, so a handler never types its own name and a rename cannot make
+    dedupe miss silently (a renamed handler sees old events as new, once).
+    """
+
+    def __init__(self, provider, handler=None):
         self._provider = provider
         self.db = provider.db
         self.client = provider.client
+        self.handler = handler
 
     def __getitem__(self, name):
         return self.db[name]
 
-    def transaction(self, fn, *, consumed=None, correlation_id=None):
+    def transaction(self, fn, *, consumed=None, correlation_id=None,
+                    repository=None):
         """Run ``fn(uow)`` in one transaction and return its result.
 
-        ``consumed=(handler, event_id)`` records the consumed event in the
-        same transaction; if it was already recorded, ``fn`` does not run and
-        ``Duplicate`` is raised.
+        ``consumed`` (the event's envelope or id) records the consumed event
+        in the same transaction under this worker's handler; if it was
+        already recorded, ``fn`` does not run and ``Duplicate`` is raised.
+        ``repository`` builds ``uow.repo``.
         """
         provider = self._provider
+        key = consumed_key(self.handler, consumed) if consumed is not None \
+            else None
+        if key is not None and self.handler is None:
+            raise RuntimeError("consumed events need the worker's handler")
 
         def callback(session):
             uow = UnitOfWork(provider.db, session, provider.service_name,
-                             correlation_id)
-            if consumed is not None:
-                handler, event_id = consumed
+                             correlation_id, repository)
+            if key is not None:
                 try:
                     provider.db[CONSUMED].insert_one(
-                        {"_id": f"{handler}:{event_id}", "at": ev.utcnow()},
-                        session=session)
+                        {"_id": key, "at": ev.utcnow()}, session=session)
                 except DuplicateKeyError:
-                    raise Duplicate(event_id)
+                    raise Duplicate(key.split(":", 1)[1])
             result = fn(uow)
             uow.flush()
             return result, uow.outbox_docs
@@ -291,14 +311,14 @@ class StoreAccess:
             provider.hand_over(outbox_docs)
         return result
 
-    def transaction_batch(self, fn, handler, envelopes, record=True):
+    def transaction_batch(self, fn, envelopes, record=True, repository=None):
         """Apply a batch of consumed events in one transaction.
 
-        Events this handler already consumed (or repeated in the batch) are
-        dropped first; ``fn(uow, fresh)`` gets the rest, and their ids are
-        recorded in the same transaction. A concurrent duplicate aborts the
-        transaction with DuplicateKeyError (the caller replays one by one).
-        Returns the fresh envelopes.
+        Events this worker's handler already consumed (or repeated in the
+        batch) are dropped first; ``fn(uow, fresh)`` gets the rest, and their
+        ids are recorded in the same transaction. A concurrent duplicate
+        aborts the transaction with DuplicateKeyError (the caller replays one
+        by one). Returns the fresh envelopes.
 
         ``record=False`` is for a handler whose every effect is a document
         keyed by the event id, written only if absent: that document is the
@@ -307,26 +327,29 @@ class StoreAccess:
         """
         keys = {}
         for envelope in envelopes:
-            keys.setdefault(f"{handler}:{envelope['event_id']}", envelope)
+            keys.setdefault(consumed_key(self.handler, envelope), envelope)
         if not record:
             unique = list(keys.values())
-            self.transaction(lambda uow: fn(uow, unique))
+            self.transaction(lambda uow: fn(uow, unique),
+                             repository=repository)
             return unique
+        if self.handler is None:
+            raise RuntimeError("consumed events need the worker's handler")
         seen = {doc["_id"] for doc in find_in(self.db[CONSUMED], "_id", keys,
                                               {"_id": 1})}
-        fresh = [env for key, env in keys.items() if key not in seen]
+        fresh = {key: env for key, env in keys.items() if key not in seen}
         if not fresh:
             return []
 
         def apply(uow):
             now = ev.utcnow()
             uow.col(CONSUMED).insert_many(
-                [{"_id": f"{handler}:{env['event_id']}", "at": now}
-                 for env in fresh], session=uow.session)
-            fn(uow, fresh)
-            return fresh
+                [{"_id": key, "at": now} for key in fresh],
+                session=uow.session)
+            fn(uow, list(fresh.values()))
+            return list(fresh.values())
 
-        return self.transaction(apply)
+        return self.transaction(apply, repository=repository)
 
     def ping(self):
         self.client.admin.command("ping")
@@ -400,7 +423,7 @@ class Store(DependencyProvider):
 
     def get_dependency(self, worker_ctx):
         self.wait_ready()
-        return StoreAccess(self)
+        return StoreAccess(self, worker_ctx.entrypoint.method_name)
 
     # -- the outbox relay --------------------------------------------------
 

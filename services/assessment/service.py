@@ -40,14 +40,14 @@ class AssessmentService(SelectionEntrypoints, ServiceBase):
     def _month(self, moment):
         return domain.month_of(moment, self.settings.timezone)
 
-    def _apply(self, handler, envelope, change):
+    def _apply(self, envelope, change):
         """One transaction: the contribution change, its change added to
         the cards it touches, the consumed event id, the scorecard.updated
         events."""
         now = self.clock()
         self.store.transaction(
             lambda uow: repository.apply_changes(uow, change(uow), now),
-            consumed=(handler, envelope["event_id"]),
+            consumed=envelope,
             correlation_id=envelope.get("correlation_id"))
 
     def _staff(self, request):
@@ -66,7 +66,7 @@ class AssessmentService(SelectionEntrypoints, ServiceBase):
         nothing."""
         # A contribution is keyed by its event id and inserted only if
         # absent: it is the consumed record (none written besides).
-        self._batch("on_activity_logged", envelopes, self._load_activity,
+        self._batch(envelopes, self._load_activity,
                     repository.add_activities, record=False)
 
     def _load_activity(self, envelope):
@@ -78,7 +78,7 @@ class AssessmentService(SelectionEntrypoints, ServiceBase):
     def on_party_activity_logged(self, envelopes):
         """Batched like activities: one 三会一课 touches every attendee's
         card, the branch's and the unit's; each is written once a batch."""
-        self._batch("on_party_activity_logged", envelopes,
+        self._batch(envelopes,
                     self._load_party_activity,
                     repository.add_party_activities, record=False)
 
@@ -86,7 +86,7 @@ class AssessmentService(SelectionEntrypoints, ServiceBase):
         data = schemas.PartyActivityLoggedSchema().load(envelope["data"])
         return dict(envelope, data=data), self._month(data["occurred_at"])
 
-    def _batch(self, handler, envelopes, load, apply, record=True):
+    def _batch(self, envelopes, load, apply, record=True):
         """Apply a batch in one transaction (``transaction_batch``: the
         consumed ids dedupe it, or with ``record=False`` the effects keyed
         by event id do): ``load(envelope)`` validates each event first (an
@@ -101,7 +101,7 @@ class AssessmentService(SelectionEntrypoints, ServiceBase):
             changes = apply(uow, [loaded[e["event_id"]] for e in fresh])
             repository.apply_changes(uow, changes, now)
 
-        self.store.transaction_batch(run, handler, envelopes, record=record)
+        self.store.transaction_batch(run, envelopes, record=record)
 
     def _load_demand(self, envelope):
         data = schemas.DemandSchema().load(envelope["data"])
@@ -112,20 +112,20 @@ class AssessmentService(SelectionEntrypoints, ServiceBase):
     def on_demand_raised(self, envelopes):
         """Batched: the newest state of each demand (across the batch and
         the store) is written once."""
-        self._batch("on_demand_raised", envelopes, self._load_demand,
+        self._batch(envelopes, self._load_demand,
                     repository.apply_demands)
 
     @batch_consumes("activity", ev.DEMAND_STATUS_CHANGED, max_batch=200,
                     max_wait=0.05)
     def on_demand_status_changed(self, envelopes):
-        self._batch("on_demand_status_changed", envelopes, self._load_demand,
+        self._batch(envelopes, self._load_demand,
                     repository.apply_demands)
 
     @batch_consumes("activity", ev.KPI_RECORDED, max_batch=200,
                     max_wait=0.05)
     def on_kpi_recorded(self, envelopes):
         """Batched: the newest value per subject, period and indicator."""
-        self._batch("on_kpi_recorded", envelopes, lambda e: dict(
+        self._batch(envelopes, lambda e: dict(
             e, data=schemas.KpiRecordedSchema().load(e["data"])),
             repository.apply_kpis)
 
@@ -135,7 +135,7 @@ class AssessmentService(SelectionEntrypoints, ServiceBase):
         """Batched: the newest record per entry is written once; members'
         contributions that came first are attributed in the same
         transaction."""
-        self._batch("on_directory_changed", envelopes, lambda e: dict(
+        self._batch(envelopes, lambda e: dict(
             e, data=schemas.DirectoryChangedSchema().load(e["data"])),
             repository.apply_directory_changes)
 
@@ -149,7 +149,7 @@ class AssessmentService(SelectionEntrypoints, ServiceBase):
         """Batched: ratings arrive by the thousand after a campaign. The
         rating's contribution (``rating:<rating id>``, inserted only if
         absent; one event per rating) is the record: no consumed ids."""
-        self._batch("on_feedback_submitted", envelopes, self._load_rating,
+        self._batch(envelopes, self._load_rating,
                     repository.add_ratings, record=False)
 
     @consumes("feedback", ev.APPEAL_DECIDED)
@@ -157,7 +157,7 @@ class AssessmentService(SelectionEntrypoints, ServiceBase):
         data = schemas.AppealDecidedSchema().load(envelope["data"])
         month = self._month(envelope["occurred_at"])
         envelope = dict(envelope, data=data)
-        self._apply("on_appeal_decided", envelope,
+        self._apply(envelope,
                     lambda uow: repository.add_rating_mark(
                         uow, envelope, "appeal", month))
 
@@ -166,7 +166,7 @@ class AssessmentService(SelectionEntrypoints, ServiceBase):
         data = schemas.RectificationClosedSchema().load(envelope["data"])
         month = self._month(data.get("closed_at") or envelope["occurred_at"])
         envelope = dict(envelope, data=data)
-        self._apply("on_rectification_closed", envelope,
+        self._apply(envelope,
                     lambda uow: repository.add_rating_mark(
                         uow, envelope, "rectification", month))
 

@@ -280,7 +280,7 @@ class FeedbackService(ServiceBase):
 
     # -- events in --------------------------------------------------------------
 
-    def _invite(self, envelope, handler, subject_type, subject_id, contact,
+    def _invite(self, envelope, subject_type, subject_id, contact,
                 subject):
         settings = self.settings
         self.store.transaction(
@@ -290,7 +290,7 @@ class FeedbackService(ServiceBase):
                 secret=settings.secret, signer=self.signer,
                 base_url=settings.feedback_base_url, now=self.clock(),
                 correlation_id=envelope.get("correlation_id")),
-            consumed=(handler, envelope["event_id"]),
+            consumed=envelope,
             correlation_id=envelope.get("correlation_id"))
 
     @batch_consumes("activity", ev.ACTIVITY_LOGGED, max_batch=200,
@@ -327,7 +327,7 @@ class FeedbackService(ServiceBase):
                 base_url=settings.feedback_base_url, now=now)
 
         self.store.transaction_batch(
-            apply, "on_activity_logged",
+            apply,
             [env for env in envelopes if env["event_id"] in wanted])
 
     @consumes("activity", ev.DEMAND_STATUS_CHANGED)
@@ -337,7 +337,7 @@ class FeedbackService(ServiceBase):
         raiser = demand.get("raiser") or {}
         if demand["status"] != "resolved" or not raiser.get("phone"):
             return
-        self._invite(envelope, "on_demand_status_changed",
+        self._invite(envelope,
                      domain.SUBJECT_DEMAND, demand["demand_id"], raiser, {
                          "member_id": demand.get("member_id"),
                          "member_name": demand.get("member_name"),
@@ -352,7 +352,7 @@ class FeedbackService(ServiceBase):
         now = self.clock()
         self.store.transaction(
             lambda uow: repository.save_publicity(uow, data, now),
-            consumed=("on_publicity_opened", envelope["event_id"]))
+            consumed=envelope)
 
     @consumes("assessment", ev.OBJECTION_ANSWERED)
     def on_objection_answered(self, envelope):
@@ -362,7 +362,7 @@ class FeedbackService(ServiceBase):
         self.store.transaction(
             lambda uow: repository.record_answer_from_assessment(
                 uow, data, now),
-            consumed=("on_objection_answered", envelope["event_id"]))
+            consumed=envelope)
 
     # -- the overdue sweeper ---------------------------------------------------
 

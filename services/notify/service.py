@@ -47,45 +47,45 @@ class NotifyService(ServiceBase):
     @batch_consumes("feedback", ev.INVITATION_ISSUED, max_batch=200,
                     max_wait=0.05)
     def on_invitation_issued(self, envelopes):
-        self._notify_batch(envelopes, "on_invitation_issued")
+        self._notify_batch(envelopes)
 
     @consumes("activity", ev.DEMAND_RAISED)
     def on_demand_raised(self, envelope):
-        self._notify(envelope, "on_demand_raised")
+        self._notify(envelope)
 
     @consumes("activity", ev.DEMAND_OVERDUE)
     def on_demand_overdue(self, envelope):
-        self._notify(envelope, "on_demand_overdue")
+        self._notify(envelope)
 
     @consumes("feedback", ev.RECTIFICATION_OPENED)
     def on_rectification_opened(self, envelope):
-        self._notify(envelope, "on_rectification_opened")
+        self._notify(envelope)
 
     @consumes("feedback", ev.RECTIFICATION_OVERDUE)
     def on_rectification_overdue(self, envelope):
-        self._notify(envelope, "on_rectification_overdue")
+        self._notify(envelope)
 
     @consumes("assessment", ev.SELECTION_PUBLISHED)
     def on_selection_published(self, envelope):
-        self._notify(envelope, "on_selection_published")
+        self._notify(envelope)
 
     @consumes("assessment", ev.PUBLICITY_OPENED)
     def on_publicity_opened(self, envelope):
-        self._notify(envelope, "on_publicity_opened")
+        self._notify(envelope)
 
     @consumes("assessment", ev.SELECTION_FINALISED)
     def on_selection_finalised(self, envelope):
-        self._notify(envelope, "on_selection_finalised")
+        self._notify(envelope)
 
     @consumes("assessment", ev.OBJECTION_ANSWERED)
     def on_objection_answered(self, envelope):
-        self._notify(envelope, "on_objection_answered")
+        self._notify(envelope)
 
     @consumes("feedback", ev.OBJECTION_ANSWERED)
     def on_objection_answered_by_feedback(self, envelope):
-        self._notify(envelope, "on_objection_answered_by_feedback")
+        self._notify(envelope)
 
-    def _notify(self, envelope, handler):
+    def _notify(self, envelope):
         secret = self.settings.secret
         now = self.clock()
         dispatcher = self.channels
@@ -104,7 +104,7 @@ class NotifyService(ServiceBase):
                                              result.skips)
 
         created = self.store.transaction(
-            write, consumed=(handler, envelope["event_id"]))
+            write, consumed=envelope)
         try:
             dispatcher.send_due(db, first_due(created, now), now,
                                 secret=secret)
@@ -113,7 +113,7 @@ class NotifyService(ServiceBase):
                         "sweeper will retry", envelope["event_id"],
                         type(exc).__name__, exc)
 
-    def _notify_batch(self, envelopes, handler):
+    def _notify_batch(self, envelopes):
         """``_notify`` for a batch of events, in one transaction; a failing
         event fails the batch, which is then replayed one event at a time
         (``batch_consumes``), so only that event is dead-lettered."""
@@ -150,7 +150,7 @@ class NotifyService(ServiceBase):
                 skips += result.skips
             created[:] = repository.insert_planned(uow, messages, skips)
 
-        self.store.transaction_batch(write, handler, envelopes)
+        self.store.transaction_batch(write, envelopes)
         try:
             dispatcher.send_due(db, first_due(created, now), now,
                                 secret=secret)
@@ -170,7 +170,7 @@ class NotifyService(ServiceBase):
             lambda uow: repository.upsert_contact(
                 uow, change["kind"], change["id"], change["record"],
                 secret=secret, now=now, as_of=envelope["occurred_at"]),
-            consumed=("on_directory_changed", envelope["event_id"]))
+            consumed=envelope)
 
     @http("PUT", "/api/v1/contacts/<kind>/<ref_id>")
     def put_contact(self, request, kind, ref_id):

@@ -28,7 +28,7 @@ class BatchProbe(ServiceBase):
             uow.col(SEEN).insert_many(
                 [{"_id": e["event_id"], "n": e["data"]["n"]} for e in fresh],
                 session=uow.session)
-        self.store.transaction_batch(apply, "on_activity_logged", envelopes)
+        self.store.transaction_batch(apply, envelopes)
 
 
 def publish(amqp_uri, payloads):
@@ -62,6 +62,9 @@ def test_batch_consumer_applies_each_event_once(container_factory,
     assert wait_for(lambda: db[SEEN].count_documents({}) == 400)
     numbers = sorted(doc["n"] for doc in db[SEEN].find())
     assert numbers == list(range(400))
+    # consumed under the entrypoint's own name, which no handler types
+    consumed = {doc["_id"] for doc in db["consumed_events"].find({}, {"_id": 1})}
+    assert consumed == {f"on_activity_logged:{e['event_id']}" for e in events}
 
     assert wait_for(lambda: _depth(amqp_uri, wiring.DEAD_LETTER_QUEUE) == 6)
     dead = drain(amqp_uri, wiring.DEAD_LETTER_QUEUE)

@@ -36,7 +36,7 @@ class FlakyProbe(ServiceBase):
             uow.col("applied").insert_one({"_id": envelope["event_id"]},
                                           session=uow.session)
         self.store.transaction(apply,
-                               consumed=("on_probe", envelope["event_id"]))
+                               consumed=envelope)
 
 
 def cli(*args, input=None):

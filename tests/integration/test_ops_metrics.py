@@ -33,7 +33,7 @@ class MetricsProbe(ServiceBase):
         def apply(uow):
             uow.emit("probe.echoed", {"n": 1})
         self.store.transaction(apply,
-                               consumed=("on_probe", envelope["event_id"]))
+                               consumed=envelope)
 
     @http("GET", "/api/v1/things/<thing_id>")
     def thing(self, request, thing_id):

@@ -36,7 +36,7 @@ class ScaleProbe(ServiceBase):
                 {"event_id": envelope["event_id"], "instance": instance},
                 session=uow.session)
         self.store.transaction(apply,
-                               consumed=("on_probe", envelope["event_id"]))
+                               consumed=envelope)
 
 
 def consumed_total(outcome):

@@ -24,7 +24,7 @@ def test_each_consumer_runs_one_transaction_keyed_on_the_event_id():
         correlation_id="k1")
     worker.on_appeal_decided(envelope)
     (fn,), kwargs = worker.store.transaction.call_args
-    assert kwargs["consumed"] == ("on_appeal_decided", envelope["event_id"])
+    assert kwargs["consumed"]["event_id"] == envelope["event_id"]
     assert kwargs["correlation_id"] == "k1"
     assert callable(fn)
     worker.dead_letters.assert_not_called()
@@ -41,8 +41,7 @@ def test_high_volume_consumers_apply_batches_keyed_on_event_ids():
                     return_value=None) as apply, \
             mock.patch("services.assessment.repository.apply_changes"):
         worker.on_kpi_recorded(kpis)
-        (fn, handler, batch), _ = worker.store.transaction_batch.call_args
-        assert handler == "on_kpi_recorded"
+        (fn, batch), _ = worker.store.transaction_batch.call_args
         assert [e["event_id"] for e in batch] == [
             e["event_id"] for e in kpis]
         fn(uow, kpis[1:])
@@ -62,8 +61,7 @@ def test_high_volume_consumers_apply_batches_keyed_on_event_ids():
                 "submitted_at": "2026-10-31T17:30:00+00:00"})]:
         envelope = ev.make_event(event_type, data, source="activity")
         getattr(worker, name)([envelope])
-        (_, handler, batch), _ = worker.store.transaction_batch.call_args
-        assert handler == name
+        (_, batch), _ = worker.store.transaction_batch.call_args
         assert [e["event_id"] for e in batch] == [envelope["event_id"]]
     worker.dead_letters.assert_not_called()
 
@@ -75,8 +73,7 @@ def test_activities_are_applied_in_batches_keyed_on_event_ids():
         "branch_id": "b1", "occurred_at": "2026-11-20T10:00:00+08:00"},
         source="activity") for i in range(3)]
     worker.on_activity_logged(envelopes)
-    (fn, handler, batch), _ = worker.store.transaction_batch.call_args
-    assert handler == "on_activity_logged"
+    (fn, batch), _ = worker.store.transaction_batch.call_args
     assert [e["event_id"] for e in batch] == [e["event_id"] for e in envelopes]
     assert callable(fn)
     worker.dead_letters.assert_not_called()
@@ -93,7 +90,7 @@ def test_invalid_event_data_is_dead_lettered_not_applied():
     worker.on_feedback_submitted([valid, envelope])
     # the batch fails, is replayed one event at a time: only the invalid
     # event is dead-lettered, the valid one applied alone
-    [(_, _, batch)] = [c.args for c in
+    [(_, batch)] = [c.args for c in
                        worker.store.transaction_batch.call_args_list]
     assert [e["event_id"] for e in batch] == [valid["event_id"]]
     worker.dead_letters.assert_called_once()
@@ -113,8 +110,7 @@ def test_party_activity_month_is_local_time():
                     return_value=None) as add, \
             mock.patch("services.assessment.repository.apply_changes"):
         worker.on_party_activity_logged([envelope])
-        (apply, handler, _), _ = worker.store.transaction_batch.call_args
-        assert handler == "on_party_activity_logged"
+        (apply, _), _ = worker.store.transaction_batch.call_args
         apply(uow, [envelope])
     [(_, month)] = add.call_args.args[1]
     assert month == "2026-11"  # 01:30 on 1 Nov, Beijing

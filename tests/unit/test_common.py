@@ -71,8 +71,7 @@ def test_assessment_handler_records_the_consumed_event():
     service.on_activity_logged([envelope])
     service.store.transaction_batch.assert_called_once()
     call = service.store.transaction_batch.call_args
-    assert call.args[1] == "on_activity_logged"
-    assert [e["event_id"] for e in call.args[2]] == [envelope["event_id"]]
+    assert [e["event_id"] for e in call.args[1]] == [envelope["event_id"]]
     service.dead_letters.assert_not_called()
 
 
