@@ -21,7 +21,7 @@ from pymongo.errors import BulkWriteError
 from services.activity import repository as activity_repo
 from services.assessment import domain
 from services.assessment import repository as assessment_repo
-from sifuwu.store import ensure_indexes
+from sifuwu.indexes import ensure_indexes
 
 RECEIPTS = activity_repo.RECEIPTS
 ACTIVITIES = activity_repo.ACTIVITIES

@@ -46,7 +46,7 @@ from services.assessment import domain  # noqa: E402
 from sifuwu import events as ev  # noqa: E402
 from sifuwu import wiring  # noqa: E402
 from tooling.stack import INGEST_DEMO_USER  # noqa: E402
-from sifuwu.store import ConfirmingPublisher  # noqa: E402
+from sifuwu.outbox import ConfirmingPublisher  # noqa: E402
 from sifuwu.wiring import SERVICES  # noqa: E402
 
 

@@ -1,55 +1,28 @@
-"""The store dependency: a pymongo client per service container, the
-service's own database, idempotent index creation at start-up, and the unit of
-work that writes a state change, the consumed event id and the events to
-publish (outbox) in one transaction.
-"""
+"""The store dependency (存储): a pymongo client per service container, the
+service's own database, its indexes created at start-up, the outbox relay, and
+what a worker sees: transactions in a unit of work that write a state change,
+the consumed event id (under the running entrypoint's name) and the events to
+publish (the outbox) together."""
 
-import datetime as dt
 import logging
-import socket
-import time
-import uuid
-import zlib
 
 import eventlet
-from bson import Binary
 from eventlet.event import Event
-from eventlet.queue import Empty, LightQueue
-from kombu import Connection, Producer
-from kombu.utils import json as kombu_json
+from kombu import Connection
 from nameko.extensions import DependencyProvider
-from pymongo import ASCENDING, IndexModel, MongoClient
-from pymongo.errors import DuplicateKeyError, OperationFailure
+from pymongo import MongoClient
+from pymongo.errors import DuplicateKeyError
 from pymongo.results import BulkWriteResult, InsertManyResult
 
 from sifuwu import events as ev
 from sifuwu import wiring
-from sifuwu import metrics
+from sifuwu.indexes import ensure_indexes
+from sifuwu.outbox import OUTBOX, OUTBOX_INDEXES, OutboxRelay, outbox_documents
 from sifuwu.settings import Settings
 
 log = logging.getLogger(__name__)
 
-OUTBOX = "outbox"
 CONSUMED = "consumed_events"
-
-BASE_INDEXES = {
-    OUTBOX: [
-        IndexModel([("sent", ASCENDING), ("created_at", ASCENDING)],
-                   name="outbox_pending"),
-        # Sent entries are kept a week for inspection, then expire.
-        IndexModel([("sent_at", ASCENDING)], name="outbox_sent_ttl",
-                   expireAfterSeconds=7 * 24 * 3600),
-    ],
-}
-
-# Events per outbox document, outbox documents per sweep.
-OUTBOX_CHUNK = 1000
-RELAY_BATCH = 50
-# A committed outbox document is handed to the relay in memory; the sweep
-# takes from the store what is still unsent after this many seconds (after
-# a crash, a broker outage or a failed publish).
-SWEEP_GRACE = 2.0
-CONFIRM_TIMEOUT = 30.0
 
 
 class Duplicate(Exception):
@@ -60,23 +33,15 @@ def database_name(settings, service_name):
     return f"{settings.db_prefix}{service_name}"
 
 
-# IndexOptionsConflict, IndexKeySpecsConflict: an index of an older version
-# of the code has the same keys under another name, or the same name with
-# other keys or options.
-INDEX_CONFLICTS = (85, 86)
-
-# SecantusDB checks every document a ``$in`` finds against the whole list,
-# one value after another, so a read of 200 documents by ``_id`` costs ~70 ms
-# as one list and ~26 ms as lists of 25 (measured; 50: ~32 ms).
+# SecantusDB checks every document a ``$in`` finds against the whole list, one
+# value after another: short lists read faster (docs/performance.md, "Store
+# costs behind constants in the code").
 IN_CHUNK = 25
 
-# SecantusDB runs each statement of a transaction under one server-wide
-# lock: one statement writing 400 documents (~100 ms) holds every other
-# transaction for that long (a rating POST waiting behind assessment's
-# scoring). Written 10 at a time, the others get in between: a small
-# concurrent transaction waited at most 100 ms → 13 ms (25 at a time:
-# 21 ms), for ~3 % of the pipeline's throughput (issue 10: the feedback
-# POST p99 at 200/s fell from ~150 ms to 84–136 ms).
+# SecantusDB runs each statement of a transaction under one server-wide lock:
+# a statement writing many documents holds every other transaction that long.
+# Written a few at a time, the others get in between (docs/performance.md,
+# "Store costs behind constants in the code").
 WRITE_CHUNK = 10
 
 
@@ -90,48 +55,6 @@ def find_in(collection, field, values, projection=None, session=None,
         query = {field: {"$in": values[start:start + IN_CHUNK]}}
         query.update(extra or {})
         yield from collection.find(query, projection, session=session)
-
-
-def ensure_indexes(db, indexes, retired=None):
-    """Create every index; creating an existing one is a no-op. An index
-    the code now defines differently (renamed, other keys or options)
-    replaces the old one. ``retired`` ({collection: [index name]}): indexes
-    an earlier version created, dropped if they are there."""
-    for collection, names in (retired or {}).items():
-        existing = {index["name"] for index in db[collection].list_indexes()}
-        for name in set(names) & existing:
-            log.warning("dropping retired index %s.%s", collection, name)
-            db[collection].drop_index(name)
-    for collection, models in indexes.items():
-        if not models:
-            continue
-        try:
-            db[collection].create_indexes(models)
-        except OperationFailure as exc:
-            if exc.code not in INDEX_CONFLICTS:
-                raise
-            for model in models:
-                _ensure_index(db[collection], model)
-
-
-def _ensure_index(col, model):
-    try:
-        col.create_indexes([model])
-        return
-    except OperationFailure as exc:
-        if exc.code not in INDEX_CONFLICTS:
-            raise
-    spec = model.document
-    keys = list(spec["key"].items())
-    for existing in col.list_indexes():
-        if existing["name"] == "_id_":
-            continue
-        if existing["name"] == spec["name"] or \
-                list(existing["key"].items()) == keys:
-            log.warning("replacing index %s.%s (now %s %s)", col.name,
-                        existing["name"], spec["name"], keys)
-            col.drop_index(existing["name"])
-    col.create_indexes([model])
 
 
 class UnitOfWork:
@@ -215,42 +138,6 @@ class ChunkedWrites:
                 for item in result.get("upserted", []))
             offset += len(chunk)
         return BulkWriteResult(total, True)
-
-
-def outbox_documents(envelopes, now):
-    """Outbox documents of one transaction: its events in order, in chunks
-    (one document is one insert, one sweep read and one "sent" update for
-    the whole chunk, whatever the number of events).
-
-    The events are kept packed (``packed``: zlib-compressed JSON, as kombu
-    serialises them for the broker), with their types beside them for
-    queries: the store writes and rewrites (the "sent" update) a tenth of
-    the bytes, and the compressing is done by the service, not the store
-    (measured: 200 ``activity.logged`` events, ~110 KB as BSON, ~9 KB
-    packed)."""
-    docs = []
-    for start in range(0, len(envelopes), OUTBOX_CHUNK):
-        chunk = envelopes[start:start + OUTBOX_CHUNK]
-        docs.append({"_id": uuid.uuid4().hex, "packed": pack_events(chunk),
-                     "types": sorted({e["type"] for e in chunk}),
-                     "count": len(chunk), "sent": False, "created_at": now,
-                     "seq": len(docs)})
-    return docs
-
-
-def pack_events(envelopes):
-    return Binary(zlib.compress(kombu_json.dumps(envelopes).encode(), 1))
-
-
-def outbox_envelopes(doc):
-    """The events of an outbox document (also of the older shapes: events
-    unpacked, ``{"envelopes": [...]}``, or one event, ``{"envelope":
-    ...}``)."""
-    if "packed" in doc:
-        return kombu_json.loads(zlib.decompress(doc["packed"]))
-    if "envelopes" in doc:
-        return doc["envelopes"]
-    return [doc["envelope"]] if doc.get("envelope") else []
 
 
 def consumed_key(handler, consumed):
@@ -371,12 +258,13 @@ class Store(DependencyProvider):
             serverSelectionTimeoutMS=self.settings.store_timeout_ms,
             connectTimeoutMS=self.settings.store_timeout_ms)
         self.db = self.client[database_name(self.settings, self.service_name)]
-        self._wake = LightQueue()
-        self._running = False
+        self.relay = OutboxRelay(self.db, self.service_name,
+                                 self.settings.amqp_uri,
+                                 self.settings.relay_interval)
         self._ready = Event()
 
     def start(self):
-        indexes = dict(BASE_INDEXES)
+        indexes = dict(OUTBOX_INDEXES)
         for name, models in getattr(self.container.service_cls, "indexes",
                                     {}).items():
             indexes[name] = list(indexes.get(name, [])) + list(models)
@@ -384,9 +272,9 @@ class Store(DependencyProvider):
         self._retry_start(lambda: ensure_indexes(self.db, indexes, retired),
                           "create indexes")
         self._retry_start(self._declare_topology, "declare queues")
-        self._running = True
+        self.relay.running = True
         self._ready.send(True)
-        self.container.spawn_managed_thread(self._relay_loop)
+        self.container.spawn_managed_thread(self.relay.run)
 
     def wait_ready(self):
         """Block until the indexes exist and the queues are declared.
@@ -415,170 +303,19 @@ class Store(DependencyProvider):
             wiring.declare_topology(conn)
 
     def stop(self):
-        self._running = False
-        self.nudge()
+        self.relay.running = False
+        self.relay.nudge()
 
     def kill(self):
-        self._running = False
+        self.relay.running = False
+
+    def hand_over(self, docs):
+        """Committed outbox documents, to be published by the relay."""
+        self.relay.hand_over(docs)
 
     def get_dependency(self, worker_ctx):
         self.wait_ready()
         return StoreAccess(self, worker_ctx.entrypoint.method_name)
-
-    # -- the outbox relay --------------------------------------------------
-
-    def hand_over(self, docs):
-        """Committed outbox documents, to be published by the relay."""
-        self._wake.put(docs)
-
-    def nudge(self):
-        self._wake.put(None)
-
-    def _relay_loop(self):
-        publisher = ConfirmingPublisher(self.settings.amqp_uri)
-        last_sweep = 0.0
-        try:
-            while self._running:
-                docs = []
-                try:
-                    item = self._wake.get(timeout=self.settings.relay_interval)
-                    docs.extend(item or [])
-                except Empty:
-                    pass
-                while True:  # everything handed over meanwhile
-                    try:
-                        docs.extend(self._wake.get_nowait() or [])
-                    except Empty:
-                        break
-                try:
-                    if docs:
-                        self.publish_docs(docs, publisher)
-                    if time.monotonic() - last_sweep >= \
-                            self.settings.relay_interval:
-                        last_sweep = time.monotonic()
-                        while self.relay_once(publisher) == RELAY_BATCH:
-                            pass
-                except Exception as exc:  # noqa: BLE001 - keep relaying
-                    # Unsent documents stay in the store; the sweep
-                    # publishes them once the broker is back.
-                    publisher.close()
-                    log.warning("outbox relay failed (%s: %s); will retry",
-                                type(exc).__name__, exc)
-                    eventlet.sleep(1)
-        finally:
-            publisher.close()
-
-    def relay_once(self, publisher):
-        """Publish one batch of outbox documents still unsent after
-        ``SWEEP_GRACE`` seconds; returns the number of documents."""
-        cutoff = ev.utcnow() - dt.timedelta(seconds=SWEEP_GRACE)
-        pending = list(self.db[OUTBOX].find(
-            {"sent": False, "created_at": {"$lt": cutoff}},
-            sort=[("created_at", ASCENDING), ("seq", ASCENDING)],
-            limit=RELAY_BATCH))
-        if pending:
-            self.publish_docs(pending, publisher)
-        return len(pending)
-
-    def publish_docs(self, docs, publisher):
-        """Publish the events of ``docs`` in order, wait for the broker's
-        confirms, then mark the documents sent (one statement)."""
-        exchange = wiring.event_exchange(self.service_name)
-        envelopes = [e for doc in docs for e in outbox_envelopes(doc)]
-        publisher.publish(exchange, envelopes)
-        for envelope in envelopes:
-            metrics.EVENTS_PUBLISHED.labels(self.service_name,
-                                            envelope["type"]).inc()
-        self.db[OUTBOX].update_many(
-            {"_id": {"$in": [doc["_id"] for doc in docs]}},
-            {"$set": {"sent": True, "sent_at": ev.utcnow()}})
-
-
-class ConfirmingPublisher:
-    """Publishes many persistent messages on one confirm-mode channel and
-    waits once for the broker's confirms (instead of a round trip per
-    message). Any failure closes the connection; the caller retries."""
-
-    def __init__(self, amqp_uri):
-        self.amqp_uri = amqp_uri
-        self._conn = None
-        self._channel = None
-        self._declared = set()
-        self._next_tag = 1
-        self._unconfirmed = set()
-        self._nacked = 0
-
-    def _open(self):
-        if self._conn is None:
-            conn = Connection(self.amqp_uri, connect_timeout=5)
-            conn.connect()
-            channel = conn.channel()
-            channel.events["basic_ack"].add(self._on_ack)
-            channel.events["basic_nack"].add(self._on_nack)
-            channel.confirm_select()
-            self._conn, self._channel = conn, channel
-            self._declared = set()
-            self._next_tag = 1
-            self._unconfirmed = set()
-            self._nacked = 0
-        return self._conn, self._channel
-
-    def _settle(self, delivery_tag, multiple):
-        if multiple:
-            self._unconfirmed = {t for t in self._unconfirmed
-                                 if t > delivery_tag}
-        else:
-            self._unconfirmed.discard(delivery_tag)
-
-    def _on_ack(self, delivery_tag, multiple):
-        self._settle(delivery_tag, multiple)
-
-    def _on_nack(self, delivery_tag, multiple):
-        self._nacked += 1
-        self._settle(delivery_tag, multiple)
-
-    def publish(self, exchange, envelopes, timeout=CONFIRM_TIMEOUT,
-                declare=True, **properties):
-        """Publish ``envelopes`` (routing key: their type) and return once
-        the broker confirmed them all; ``properties`` go to every message
-        (e.g. ``user_id``). ``declare=False`` for a sender that may only
-        write to an existing exchange (an ingest user)."""
-        if not envelopes:
-            return
-        conn, channel = self._open()
-        if declare and exchange.name not in self._declared:
-            exchange(channel).declare()
-            self._declared.add(exchange.name)
-        producer = Producer(channel)
-        for envelope in envelopes:
-            self._unconfirmed.add(self._next_tag)
-            self._next_tag += 1
-            producer.publish(
-                envelope, exchange=exchange, routing_key=envelope["type"],
-                serializer="json", delivery_mode=2,
-                headers={"correlation_id":
-                         envelope.get("correlation_id") or ""},
-                **properties)
-        deadline = time.monotonic() + timeout
-        while self._unconfirmed:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError("broker did not confirm the publishes")
-            try:
-                conn.drain_events(timeout=remaining)
-            except socket.timeout:
-                continue
-        if self._nacked:
-            self._nacked = 0
-            raise ConnectionError("broker refused (nack) a publish")
-
-    def close(self):
-        conn, self._conn, self._channel = self._conn, None, None
-        if conn is not None:
-            try:
-                conn.release()
-            except Exception:  # noqa: BLE001 - already broken
-                pass
 
 
 def is_transient(exc):
@@ -592,4 +329,3 @@ def is_transient(exc):
         return True
     return isinstance(exc, (ConnectionFailure, NetworkTimeout,
                             OperationalError, ConnectionError, TimeoutError))
-

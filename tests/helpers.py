@@ -5,7 +5,7 @@ import time
 from kombu import Connection, Queue
 from pymongo import monitoring
 
-from sifuwu.store import outbox_envelopes
+from sifuwu.outbox import outbox_envelopes
 
 
 def wait_for(fetch, timeout=15, what="result", interval=0.1):

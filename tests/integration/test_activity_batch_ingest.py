@@ -26,7 +26,7 @@ from sifuwu import events as ev
 from sifuwu import wiring
 from sifuwu.privacy import Sealer
 from tooling.stack import free_port
-from sifuwu.store import outbox_envelopes
+from sifuwu.outbox import outbox_envelopes
 from tests.helpers import wait_for
 
 SYSTEM, TOKEN = "hotline12345", "hotline-token"

@@ -9,7 +9,7 @@ import uuid
 import pytest
 
 from sifuwu import events as ev
-from sifuwu.store import ensure_indexes
+from sifuwu.indexes import ensure_indexes
 from services.notify import channels as ch
 from services.notify import domain, planning, repository
 from services.notify.channels import NotifyConfig

@@ -11,10 +11,10 @@ from nameko.rpc import rpc
 from nameko.testing.services import entrypoint_hook
 
 from sifuwu import events as ev
-from sifuwu import store as store_module
+from sifuwu import outbox as outbox_module
 from sifuwu import wiring
 from sifuwu.service import ServiceBase
-from sifuwu.store import OUTBOX_CHUNK, ConfirmingPublisher
+from sifuwu.outbox import OUTBOX_CHUNK, ConfirmingPublisher
 from tests.helpers import outbox_events, wait_for
 
 
@@ -92,7 +92,7 @@ def test_sweep_publishes_what_a_crashed_process_left(
     # committed, never published: one current document, one of the older
     # one-event shape
     db.outbox.insert_many([
-        dict(store_module.outbox_documents(envelopes[:2], old)[0]),
+        dict(outbox_module.outbox_documents(envelopes[:2], old)[0]),
         {"_id": envelopes[2]["event_id"], "envelope": envelopes[2],
          "sent": False, "created_at": old + dt.timedelta(seconds=1)}])
     container = container_factory(OutboxProbe, service_config)
@@ -130,7 +130,7 @@ def test_indexes_of_an_older_version_are_replaced(mongo, service_config):
     stop a service from starting: the code's definition wins."""
     from pymongo import ASCENDING, DESCENDING, IndexModel
 
-    from sifuwu.store import ensure_indexes
+    from sifuwu.indexes import ensure_indexes
 
     db = mongo[f"{service_config['SIFUWU_DB_PREFIX']}indexprobe"]
     db.things.create_index([("unit_id", ASCENDING), ("at", DESCENDING)],
@@ -157,7 +157,7 @@ def test_retired_indexes_are_dropped(mongo, service_config):
     dropped at start-up; a collection that does not exist yet is fine."""
     from pymongo import ASCENDING, IndexModel
 
-    from sifuwu.store import ensure_indexes
+    from sifuwu.indexes import ensure_indexes
 
     db = mongo[f"{service_config['SIFUWU_DB_PREFIX']}retiredprobe"]
     db.cards.create_index([("subject_id", ASCENDING)], name="by_subject")
