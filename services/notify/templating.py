@@ -12,9 +12,10 @@ timezone the caller passes (``tz``).
 
 import dataclasses
 import datetime as dt
-from zoneinfo import ZoneInfo
 
 import jinja2
+
+from services.notify.domain import zone
 
 # template id → version in use
 CATALOGUE = {
@@ -47,10 +48,6 @@ class Rendered:
     body: str
 
 
-def _zone(tz):
-    return ZoneInfo(tz) if isinstance(tz, str) else tz
-
-
 def zh_date(value, tz):
     """'2026-11-20T10:00:00+08:00' → '2026年11月20日' (the date in ``tz``)."""
     if value is None or value == "":
@@ -65,7 +62,7 @@ def zh_date(value, tz):
                 return value
     if isinstance(value, dt.datetime):
         if value.tzinfo is not None:
-            value = value.astimezone(_zone(tz))
+            value = value.astimezone(zone(tz))
         value = value.date()
     return f"{value.year}年{value.month}月{value.day}日"
 
@@ -78,7 +75,7 @@ def zh_datetime(value, tz):
             return value
     if isinstance(value, dt.datetime):
         if value.tzinfo is not None:
-            value = value.astimezone(_zone(tz))
+            value = value.astimezone(zone(tz))
         return f"{zh_date(value, tz)} {value:%H:%M}"
     return zh_date(value, tz)
 

@@ -391,3 +391,35 @@ def test_sweeper_uses_the_injected_clock():
                              config={"SIFUWU_SECRET": "s3"})
     assert service.sweep() == 2
     assert dispatcher.calls == [(at(8, day=27), "s3")]
+
+
+# -- settings -------------------------------------------------------------------
+
+def test_settings_read_every_name_with_the_former_defaults():
+    from services.notify.settings import NotifySettings
+    defaults = NotifySettings.load({}, {})
+    assert (defaults.sms_providers, defaults.sms_breaker_threshold,
+            defaults.sms_breaker_cooldown, defaults.smtp_host,
+            defaults.smtp_port, defaults.smtp_from, defaults.wechat_url,
+            defaults.web_board_url, defaults.web_board_token,
+            defaults.press_dir, defaults.quiet_hours, defaults.retry_base,
+            defaults.retry_cap, defaults.max_attempts) == (
+        "", 3, 60.0, "", 25, "notify@sifuwu.local", "", "", "", "",
+        "22-8", 30.0, 3600.0, 6)
+    # nameko's config first, then the environment; empty numbers: default
+    settings = NotifySettings.load(
+        {"SIFUWU_SMTP_PORT": 2525, "SIFUWU_QUIET_HOURS": "off",
+         "SIFUWU_NOTIFY_MAX_ATTEMPTS": ""},
+        {"SIFUWU_SMTP_PORT": "26", "SIFUWU_NOTIFY_RETRY_BASE": "0.5",
+         "SIFUWU_SMS_BREAKER_COOLDOWN": "5"})
+    assert (settings.smtp_port, settings.quiet_hours, settings.max_attempts,
+            settings.retry_base, settings.sms_breaker_cooldown) == (
+        2525, "off", 6, 0.5, 5.0)
+    names = {env for env, _, _ in NotifySettings.documented()}
+    assert {"SIFUWU_SMS_PROVIDERS", "SIFUWU_SMS_BREAKER_THRESHOLD",
+            "SIFUWU_SMS_BREAKER_COOLDOWN", "SIFUWU_SMTP_HOST",
+            "SIFUWU_SMTP_PORT", "SIFUWU_SMTP_FROM", "SIFUWU_WECHAT_URL",
+            "SIFUWU_WEB_BOARD_URL", "SIFUWU_WEB_BOARD_TOKEN",
+            "SIFUWU_PRESS_DIR", "SIFUWU_QUIET_HOURS",
+            "SIFUWU_NOTIFY_RETRY_BASE", "SIFUWU_NOTIFY_RETRY_CAP",
+            "SIFUWU_NOTIFY_MAX_ATTEMPTS"} <= names
