@@ -1,30 +1,24 @@
 """The notify service (通知服务): turns what happens in the suite into messages
 people receive, and never loses, doubles or leaks one.
 
-Modules: ``routing`` (event type → template → audience → channels),
-``templating`` + ``templates/`` (versioned zh-CN Jinja2), ``planning`` (event →
-messages and recorded skips), ``domain`` (states, retries, quiet hours, SMS
-segments, circuit breaker), ``channels`` (the adapters), ``delivery`` (send +
-sweeper), ``repository``, ``schemas``, ``service`` (entrypoints), ``peers``
-(local SMTP/HTTP peers for tests and the embedded stack).
+Where things are, in the four layers:
 
-Configuration (environment or nameko config):
+* entrypoints: ``service`` (load with ``schemas``, run one step, dump);
+* use cases: ``steps`` (plan an event or a batch of invitations, keep the
+  contact book and preferences, resend, the operators' reads), each in a
+  unit of work; ``delivery`` sends what they stored (``Dispatcher``, the
+  sweeper) through the adapters in ``channels/`` (sms, email, wechat, web,
+  press), built from ``settings``;
+* rules, pure: ``domain`` (states and their allowed moves, retries, outcomes,
+  quiet hours, SMS segments, masking, circuit breaker), ``routing`` (event
+  type → template → audience → channels), ``planning`` (event → messages and
+  recorded skips), ``templating`` + ``templates/`` (versioned zh-CN Jinja2),
+  ``contacts`` (the contact-book entry, sealed and masked);
+* storage: ``repository`` (``NotifyRepository``, reads and writes only).
 
-=============================  ==============================================
-``SIFUWU_SMS_PROVIDERS``       ``name=url,name=url`` in failover order; empty:
-                               the delivery log is the gateway (embedded)
-``SIFUWU_SMS_BREAKER_*``       ``THRESHOLD`` (3 failures) / ``COOLDOWN`` (60 s)
-``SIFUWU_SMTP_HOST/PORT/FROM`` the SMTP server; empty host: no email
-``SIFUWU_WECHAT_URL``          WeChat template-message API; empty: no WeChat
-``SIFUWU_WEB_BOARD_URL``       optional POST target for board items (always
-                               also served at ``GET /api/v1/board-items``),
-                               ``SIFUWU_WEB_BOARD_TOKEN`` its bearer token
-``SIFUWU_PRESS_DIR``           folder for DOCX manuscripts; empty: no press
-``SIFUWU_QUIET_HOURS``         ``22-8`` (Asia/Shanghai) or ``off``
-``SIFUWU_NOTIFY_RETRY_BASE``   first retry delay, s (30), doubling, capped by
-``SIFUWU_NOTIFY_RETRY_CAP``    (3600); ``SIFUWU_NOTIFY_MAX_ATTEMPTS`` (6)
-=============================  ==============================================
-
-A channel without configuration is not attempted: each such delivery is
+Configuration: ``settings.NotifySettings`` (the SMS providers and their
+circuit breaker, SMTP, WeChat, the web board, the press folder, quiet hours,
+retries); every name with its default is in ``docs/configuration.md``. A
+channel without configuration is not attempted: each such delivery is
 recorded as a skip (``GET /api/v1/messages/skipped``) with the reason.
 """

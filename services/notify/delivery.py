@@ -26,8 +26,9 @@ import eventlet
 
 from sifuwu.privacy import Sealer
 from services.notify import channels as ch
-from services.notify import domain, repository
+from services.notify import domain
 from services.notify.planning import log_line
+from services.notify.repository import NotifyRepository
 
 log = logging.getLogger(__name__)
 
@@ -35,10 +36,26 @@ SEND_CHUNK = 25  # messages claimed and recorded together
 SEND_CONCURRENCY = 10  # of a chunk's messages, at most this many in flight
 
 
+def record_outcomes(repo, results, now, *, max_attempts, retry_base,
+                    retry_cap):
+    """Record adapters' outcomes, [(claimed message, outcome)], on the
+    messages (guarded: only the claim that sent one records it); returns
+    the updated messages."""
+    changes = []
+    for message, outcome in results:
+        fields, entry = domain.outcome_change(
+            message, outcome, now, max_attempts=max_attempts,
+            retry_base=retry_base, retry_cap=retry_cap)
+        changes.append((message, fields, entry))
+    return repo.finish_many(changes)
+
+
 class Dispatcher:
-    def __init__(self, config, adapters=None):
-        self.config = config
-        self.adapters = adapters or ch.build_adapters(config)
+    """The adapters, built from ``settings`` (``NotifySettings``)."""
+
+    def __init__(self, settings, adapters=None):
+        self.settings = settings
+        self.adapters = adapters or ch.build_adapters(settings)
 
     @property
     def available(self):
@@ -51,7 +68,7 @@ class Dispatcher:
         has none (the embedded default stays deterministic day and night)."""
         if isinstance(self.adapters.get("sms"), ch.DeliveryLogSms):
             return None
-        return domain.parse_quiet_hours(self.config.quiet_hours)
+        return domain.parse_quiet_hours(self.settings.quiet_hours)
 
     def send(self, db, message_id, now, *, secret):
         """Try to deliver one message now; returns the updated message, or
@@ -69,7 +86,8 @@ class Dispatcher:
                 return ch.Outcome.technical(
                     None, f"no adapter for {message['channel']}")
             return adapter.send(ch.Delivery(
-                message, address, now, board=repository.board_sink(db)))
+                message, address, now,
+                board=NotifyRepository.on(db).store_board_item))
         except Exception as exc:  # noqa: BLE001 - recorded on the message
             log.exception("adapter failed on %s", message["_id"])
             return ch.Outcome.technical(
@@ -87,31 +105,33 @@ class Dispatcher:
         return sorted(sent, key=lambda m: order[m["_id"]])
 
     def _send_chunk(self, db, ids, now, secret):
-        claimed = repository.claim_many(db, ids, now, uuid.uuid4().hex)
+        repo = NotifyRepository.on(db)
+        claimed = repo.claim_many(ids, now, uuid.uuid4().hex)
         if not claimed:
             return []
         pool = eventlet.GreenPool(min(len(claimed), SEND_CONCURRENCY))
         outcomes = list(pool.imap(
             lambda message: self._deliver(db, message, now, secret),
             claimed))
-        updated = repository.finish_many(
-            db, list(zip(claimed, outcomes)), now,
-            max_attempts=self.config.max_attempts,
-            retry_base=self.config.retry_base,
-            retry_cap=self.config.retry_cap)
+        updated = record_outcomes(
+            repo, list(zip(claimed, outcomes)), now,
+            max_attempts=self.settings.max_attempts,
+            retry_base=self.settings.retry_base,
+            retry_cap=self.settings.retry_cap)
         for message in updated:
             log.info("%s via %s", log_line(message), message.get("provider"))
         return updated
 
     def sweep(self, db, now, *, secret, limit=100):
         """Re-send everything due: returns the messages attempted."""
-        return self.send_due(db, repository.due(db, now, limit), now,
-                             secret=secret)
+        return self.send_due(db, NotifyRepository.on(db).due(now, limit),
+                             now, secret=secret)
 
     def describe(self):
         return [adapter.describe() for adapter in self.adapters.values()]
 
 
 def first_due(messages, now):
+    """Ids of the new ``messages`` to send at once (not held)."""
     return [m["_id"] for m in messages
             if m["status"] == domain.CREATED and m["next_at"] <= now]

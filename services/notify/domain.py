@@ -1,9 +1,10 @@
 """Messages and their delivery states (消息与投递状态), in one place.
 
 Pure rules only (no nameko, no I/O): statuses and their guarded transitions,
-the idempotency key, retry backoff, quiet hours (免打扰时段), SMS segments for
-Chinese text and the per-provider circuit breaker. Time always comes in as
-``now``.
+the idempotency key, retry backoff, what an adapter's outcome does to a
+message, resends, quiet hours (免打扰时段), SMS segments for Chinese text, how
+addresses are masked, the delivery statistics and the per-provider circuit
+breaker. Time always comes in as ``now``, the timezone as ``tz``.
 
 Transitions are guarded: send only from ``created`` (or a due
 ``temporary-failure``); a result is accepted only from ``sending``. A message
@@ -13,7 +14,11 @@ again by the sweeper; that is a *re-claim*, not a transition.
 
 import dataclasses
 import datetime as dt
+import re
 from zoneinfo import ZoneInfo
+
+from sifuwu.errors import Conflict
+from sifuwu.privacy import mask_phone, mask_text
 
 CREATED = "created"
 SENDING = "sending"
@@ -83,6 +88,126 @@ def resend_key(message_id, count):
     return f"{message_id}:resend{count}"
 
 
+def history_entry(status, now, **extra):
+    """One line of a message's history (empty details left out)."""
+    entry = {"status": status, "at": now}
+    entry.update({k: v for k, v in extra.items() if v is not None})
+    return entry
+
+
+# -- outcomes and resends -----------------------------------------------------
+
+def outcome_change(message, outcome, now, *, max_attempts, retry_base,
+                   retry_cap):
+    """($set fields, history entry) recording an adapter's ``outcome`` on a
+    message in ``sending``: a temporary failure waits for its retry or, its
+    attempts used up, fails for good."""
+    status = outcome.status
+    # A provider may echo the address back: never store it in clear.
+    reason = mask_reason(outcome.reason)
+    next_at = None
+    if status == TEMPORARY_FAILURE:
+        status, next_at = after_temporary_failure(
+            message.get("attempts", 1), now, max_attempts, retry_base,
+            retry_cap)
+        if status == PERMANENT_FAILURE:
+            reason = f"重试 {message.get('attempts', 1)} 次仍失败: {reason}"
+    if not can_move(SENDING, status):
+        raise Conflict(f"消息状态不允许转为 {status}")
+    fields = {"status": status, "updated_at": now, "next_at": next_at,
+              "provider": outcome.provider, "reason": reason}
+    if outcome.reference:
+        fields["reference"] = outcome.reference
+    if status == DELIVERED:
+        fields["delivered_at"] = now
+    entry = history_entry(status, now, provider=outcome.provider,
+                          reason=reason, tried=outcome.tried or None)
+    return fields, entry
+
+
+def check_resend(message):
+    """Only a failed message may be sent again."""
+    if message["status"] not in FAILED:
+        raise Conflict("只有失败的消息可以重发", code="message_not_failed")
+
+
+def resend_copy(original, count, now, by):
+    """A failed message sent again as a new message (its ``count``-th
+    resend); the failed one keeps its final state."""
+    copy = {k: v for k, v in original.items()
+            if k not in ("history", "reference", "delivered_at", "claim")}
+    copy.update({
+        "_id": resend_key(original["_id"], count),
+        "resend_of": original["_id"],
+        "resent_by": by,
+        "status": CREATED,
+        "attempts": 0,
+        "provider": None,
+        "reason": None,
+        "next_at": now,
+        "created_at": now,
+        "updated_at": now,
+        "history": [history_entry(CREATED, now, by=by)],
+    })
+    return copy
+
+
+# -- personal data in what is stored and shown ----------------------------------
+
+def mask_address(channel, address):
+    """How an address is shown to operators and in logs."""
+    if not address:
+        return address
+    if channel == "sms":
+        return mask_phone(address)
+    if channel == "email":
+        local, _, domain_part = address.partition("@")
+        return (local[:1] + "***@" + domain_part) if domain_part else "***"
+    if channel == "wechat":
+        return address[:4] + "****" if len(address) > 4 else "****"
+    return address
+
+
+EMAIL_RE = re.compile(r"([\w.+-])[\w.+-]*@([\w-]+(\.[\w-]+)+)")
+
+
+def mask_reason(reason):
+    """Mask phones and emails inside a failure reason."""
+    if not reason:
+        return reason
+    return EMAIL_RE.sub(r"\1***@\2", mask_text(reason))
+
+
+# -- statistics ---------------------------------------------------------------
+
+def stats_rows(messages):
+    """Counts per channel × provider × status of ``messages`` (each with
+    channel, provider, status, attempts, segments), with the delivery rate
+    among those settled."""
+    table = {}
+    for doc in messages:
+        key = (doc.get("channel"), doc.get("provider") or "-")
+        row = table.setdefault(key, {
+            "channel": key[0], "provider": key[1], "total": 0,
+            "attempts": 0, "sms_segments": 0,
+            "statuses": {s: 0 for s in STATUSES}})
+        row["total"] += 1
+        row["attempts"] += doc.get("attempts") or 0
+        if doc.get("status") == DELIVERED:
+            row["sms_segments"] += doc.get("segments") or 0
+        row["statuses"][doc.get("status")] = row["statuses"].get(
+            doc.get("status"), 0) + 1
+    rows = sorted(table.values(), key=lambda r: (r["channel"] or "",
+                                                 r["provider"]))
+    for row in rows:
+        done = row["statuses"][DELIVERED] + sum(
+            row["statuses"][s] for s in (PERMANENT_FAILURE,
+                                         TECHNICAL_FAILURE))
+        row["delivery_rate"] = (round(row["statuses"][DELIVERED] / done, 4)
+                                if done else None)
+    return rows
+
+
 # -- retries ----------------------------------------------------------------
 
 def backoff_seconds(attempts, base=RETRY_BASE_SECONDS, cap=RETRY_CAP_SECONDS):
@@ -105,17 +230,21 @@ def after_temporary_failure(attempts, now, max_attempts=MAX_ATTEMPTS,
 
 # -- quiet hours ------------------------------------------------------------
 
-def quiet_until(now, tz="Asia/Shanghai", start=QUIET_START_HOUR,
-                end=QUIET_END_HOUR):
+def zone(tz):
+    """``tz`` (a name such as the settings' ``timezone``, or a tzinfo)."""
+    return ZoneInfo(tz) if isinstance(tz, str) else tz
+
+
+def quiet_until(now, tz, start=QUIET_START_HOUR, end=QUIET_END_HOUR):
     """When quiet hours end (UTC), if ``now`` falls inside them; else None."""
-    local = now.astimezone(ZoneInfo(tz))
+    local = now.astimezone(zone(tz))
     overnight = start > end
     inside = (start <= local.hour or local.hour < end) if overnight else (
         start <= local.hour < end)
     if inside:
         day = local.date() if local.hour < end else (
             local.date() + dt.timedelta(days=1))
-        wake = dt.datetime.combine(day, dt.time(end), tzinfo=ZoneInfo(tz))
+        wake = dt.datetime.combine(day, dt.time(end), tzinfo=zone(tz))
         return wake.astimezone(dt.timezone.utc)
     return None
 
@@ -132,7 +261,7 @@ def parse_quiet_hours(spec):
     return start, end
 
 
-def due_at(channel, urgent, now, tz="Asia/Shanghai",
+def due_at(channel, urgent, now, tz,
            quiet=(QUIET_START_HOUR, QUIET_END_HOUR)):
     """When a new message may first be sent: SMS waits out quiet hours
     unless urgent; everything else goes now."""

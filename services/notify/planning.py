@@ -11,7 +11,6 @@ import dataclasses
 
 from sifuwu.privacy import Sealer, contact_hash, mask_text
 from services.notify import domain, routing, templating
-from services.notify.repository import mask_address
 
 # Small, non-personal facts kept with a message (for the board, filters).
 CONTEXT_KEYS = ("campaign_id", "demand_id", "rectification_id",
@@ -57,15 +56,15 @@ def recipient_keys(envelope, *, resolve, secret):
     return keys
 
 
-def plan(envelope, *, resolve, preference, secret, now, available,
-         tz="Asia/Shanghai",
+def plan(envelope, *, resolve, preference, secret, now, available, tz,
          quiet=(domain.QUIET_START_HOUR, domain.QUIET_END_HOUR)):
     """Messages and skips for one event.
 
     ``resolve(ref)`` → [{key, name, contacts}] from the contact book;
     ``preference(recipient_key)`` → stored preference or None;
-    ``available`` → channels with a configured adapter; ``quiet`` → the
-    SMS quiet hours (start, end) or None."""
+    ``available`` → channels with a configured adapter; ``tz`` → the
+    business timezone; ``quiet`` → the SMS quiet hours (start, end) or
+    None."""
     sealer = Sealer(secret)
     data = envelope["data"]
     messages, skips, seen = [], [], set()
@@ -128,7 +127,7 @@ def build_message(envelope, route, channel, who, address, *, sealer, secret,
         "template_version": templating.CATALOGUE.get(route.template),
         "recipient": who,
         "to_hash": contact_hash(secret, address) if address else None,
-        "to_masked": mask_address(channel, address) if address else (
+        "to_masked": domain.mask_address(channel, address) if address else (
             "公众" if who == routing.PUBLIC_REF else None),
         "to_enc": sealer.seal(address) if address else None,
         "urgent": bool(route.urgent or data.get("urgent")),
@@ -152,7 +151,7 @@ def build_message(envelope, route, channel, who, address, *, sealer, secret,
     if message["next_at"] > now:
         message["held_for_quiet_hours"] = True
     try:
-        rendered = templating.render(route.template, channel, data)
+        rendered = templating.render(route.template, channel, data, tz=tz)
     except templating.RenderError as exc:
         message.update({
             "status": domain.TECHNICAL_FAILURE, "reason": str(exc),

@@ -1,18 +1,19 @@
 """Notify service (通知服务): entrypoints only.
 
-Every routed event goes through ``_notify``: plan the messages (routing
-table, contact book, preferences, templates), store them with the consumed
-event id in one transaction (the messages are the outbox of deliveries), then
-send the ones due now. The sweeper sends the rest.
+Each entrypoint loads its input, runs one step (``steps``) and dumps the
+answer. A routed event is planned into messages (routing table, contact
+book, preferences, templates) and stored with the consumed event in one
+transaction (the messages are the outbox of deliveries); then the ones due
+now are sent (``delivery``). The sweeper sends the rest.
 
 ``invitation.issued`` comes by the thousand (one per service activity with a
-phone), so it is consumed in batches (``_notify_batch``): one transaction per
-batch with a constant number of statements (dedupe, preferences of every
-recipient at once, existing messages at once, one insert), then the due
-messages are sent in chunks (see ``delivery``): each SMS is still its own
-request to the gateway, under the message id as its reference.
+phone), so it is consumed in batches: one transaction per batch with a
+constant number of statements (``steps.plan_batch``), then the due messages
+are sent in chunks (see ``delivery``): each SMS is still its own request to
+the gateway, under the message id as its reference.
 """
 
+import functools
 import logging
 
 from itsdangerous import BadSignature, URLSafeSerializer
@@ -22,13 +23,14 @@ from sifuwu import events as ev
 from sifuwu.auth import bearer_identity
 from sifuwu.batch import batch_consumes
 from sifuwu.consumer import consumes
-from sifuwu.errors import Forbidden, NotFound
-from sifuwu.privacy import contact_hash
+from sifuwu.errors import Forbidden
 from sifuwu.service import ServiceBase
 from sifuwu.web import http, json_response, load_body
-from services.notify import planning, repository, schemas
+from services.notify import contacts, schemas, steps
 from services.notify.delivery import first_due
 from services.notify.dependencies import Channels
+from services.notify.repository import INDEXES, Direct, NotifyRepository
+from services.notify.settings import NotifySettings
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +40,8 @@ OPTOUT_SALT = "sifuwu-notify-optout"
 
 class NotifyService(ServiceBase):
     name = "notify"
-    indexes = repository.INDEXES
+    indexes = INDEXES
+    settings_class = NotifySettings
 
     channels = Channels()
 
@@ -85,115 +88,79 @@ class NotifyService(ServiceBase):
     def on_objection_answered_by_feedback(self, envelope):
         self._notify(envelope)
 
-    def _notify(self, envelope):
-        secret = self.settings.secret
-        now = self.clock()
+    def _planning(self):
         dispatcher = self.channels
-        db = self.store.db
+        return steps.Planning(
+            secret=self.settings.secret, now=self.clock(),
+            available=frozenset(dispatcher.available),
+            tz=self.settings.timezone, quiet=dispatcher.quiet_hours)
 
-        def write(uow):
-            result = planning.plan(
-                envelope,
-                resolve=lambda ref: repository.resolve(
-                    db, ref, secret=secret, session=uow.session),
-                preference=lambda who: repository.get_preference(
-                    db, who, session=uow.session),
-                secret=secret, now=now, available=dispatcher.available,
-                tz=self.settings.timezone, quiet=dispatcher.quiet_hours)
-            return repository.insert_planned(uow, result.messages,
-                                             result.skips)
-
+    def _notify(self, envelope):
+        context = self._planning()
         created = self.store.transaction(
-            write, consumed=envelope)
-        try:
-            dispatcher.send_due(db, first_due(created, now), now,
-                                secret=secret)
-        except Exception as exc:  # noqa: BLE001 - stored; the sweeper sends
-            log.warning("first send of event %s failed (%s: %s); the "
-                        "sweeper will retry", envelope["event_id"],
-                        type(exc).__name__, exc)
+            functools.partial(steps.plan_event, envelope=envelope,
+                              context=context),
+            consumed=envelope, repository=NotifyRepository)
+        self._send_first(created, context.now,
+                         f"event {envelope['event_id']}")
 
     def _notify_batch(self, envelopes):
         """``_notify`` for a batch of events, in one transaction; a failing
         event fails the batch, which is then replayed one event at a time
         (``batch_consumes``), so only that event is dead-lettered."""
-        secret = self.settings.secret
-        now = self.clock()
-        dispatcher = self.channels
-        db = self.store.db
-        available, quiet = dispatcher.available, dispatcher.quiet_hours
-        timezone = self.settings.timezone
+        context = self._planning()
         created = []
 
         def write(uow, fresh):
-            book = {}
+            created[:] = steps.plan_batch(uow, fresh, context)
 
-            def resolve(ref):  # each reference read once a batch
-                if ref not in book:
-                    book[ref] = repository.resolve(
-                        db, ref, secret=secret, session=uow.session)
-                return book[ref]
+        self.store.transaction_batch(write, envelopes,
+                                     repository=NotifyRepository)
+        self._send_first(created, context.now, f"{len(created)} message(s)")
 
-            keys = set()
-            for envelope in fresh:
-                keys |= planning.recipient_keys(envelope, resolve=resolve,
-                                                secret=secret)
-            preferences = repository.get_preferences(db, keys,
-                                                     session=uow.session)
-            messages, skips = [], []
-            for envelope in fresh:
-                result = planning.plan(
-                    envelope, resolve=resolve, preference=preferences.get,
-                    secret=secret, now=now, available=available,
-                    tz=timezone, quiet=quiet)
-                messages += result.messages
-                skips += result.skips
-            created[:] = repository.insert_planned(uow, messages, skips)
-
-        self.store.transaction_batch(write, envelopes)
+    def _send_first(self, created, now, what):
+        """Send the new messages due now; a failure here is stored on them
+        and the sweeper retries."""
         try:
-            dispatcher.send_due(db, first_due(created, now), now,
-                                secret=secret)
+            self.channels.send_due(self.store.db, first_due(created, now),
+                                   now, secret=self.settings.secret)
         except Exception as exc:  # noqa: BLE001 - stored; the sweeper sends
-            log.warning("first send of %d message(s) failed (%s: %s); the "
-                        "sweeper will retry", len(created),
-                        type(exc).__name__, exc)
+            log.warning("first send of %s failed (%s: %s); the sweeper will "
+                        "retry", what, type(exc).__name__, exc)
+
+    def _read(self):
+        """The repository outside a transaction, for the reading steps."""
+        return Direct(self.store.db)
 
     # -- the contact book ------------------------------------------------------
 
     @consumes("activity", ev.DIRECTORY_CHANGED)
     def on_directory_changed(self, envelope):
         change = schemas.DirectoryChangedSchema().load(envelope["data"])
-        secret = self.settings.secret
-        now = self.clock()
         self.store.transaction(
-            lambda uow: repository.upsert_contact(
-                uow, change["kind"], change["id"], change["record"],
-                secret=secret, now=now, as_of=envelope["occurred_at"]),
-            consumed=envelope)
+            functools.partial(steps.record_directory_change, change=change,
+                              secret=self.settings.secret, now=self.clock(),
+                              as_of=envelope["occurred_at"]),
+            consumed=envelope, repository=NotifyRepository)
 
     @http("PUT", "/api/v1/contacts/<kind>/<ref_id>")
     def put_contact(self, request, kind, ref_id):
         """Staff add addresses the directory does not carry."""
         bearer_identity(request, self.settings.staff_tokens)
-        if kind not in ("member", "unit", "recipient", "branch", "division"):
-            raise NotFound("未知的联系人类型")
+        contacts.check_kind(kind)  # an unknown path, before reading a body
         record = load_body(request, schemas.ContactSchema(),
                            self.settings.max_body_bytes)
-        secret = self.settings.secret
-        now = self.clock()
         saved = self.store.transaction(
-            lambda uow: repository.upsert_contact(
-                uow, kind, ref_id, record, secret=secret, now=now))
+            functools.partial(steps.enter_contact, kind=kind, ref_id=ref_id,
+                              record=record, secret=self.settings.secret,
+                              now=self.clock()),
+            repository=NotifyRepository)
         return json_response(schemas.ContactOutSchema().dump(saved))
 
     @http("GET", "/api/v1/contacts/<kind>/<ref_id>")
     def get_contact(self, request, kind, ref_id):
         bearer_identity(request, self.settings.staff_tokens)
-        saved = self.store.db[repository.CONTACTS].find_one(
-            {"_id": f"{kind}:{ref_id}"})
-        if saved is None:
-            raise NotFound("通讯录中没有该联系人")
+        saved = steps.show_contact(self._read(), kind, ref_id)
         return json_response(schemas.ContactOutSchema().dump(saved))
 
     # -- the sweeper -------------------------------------------------------------
@@ -214,8 +181,8 @@ class NotifyService(ServiceBase):
     def list_messages(self, request):
         bearer_identity(request, self.settings.staff_tokens)
         filters = schemas.MessageQuerySchema().load(request.args.to_dict())
-        messages = repository.query(self.store.db, filters,
-                                    self.settings.secret)
+        messages = steps.list_messages(self._read(), filters,
+                                       secret=self.settings.secret)
         return json_response({
             "items": schemas.MessageSchema(many=True).dump(messages),
             "count": len(messages)})
@@ -225,15 +192,14 @@ class NotifyService(ServiceBase):
         bearer_identity(request, self.settings.staff_tokens)
         period = schemas.StatsQuerySchema().load(request.args.to_dict())
         return json_response({
-            "items": repository.stats(self.store.db, period["since"],
-                                      period["until"]),
+            "items": steps.message_stats(self._read(), period["since"],
+                                         period["until"]),
             "adapters": self.channels.describe()})
 
     @http("GET", "/api/v1/messages/skipped")
     def skipped(self, request):
         bearer_identity(request, self.settings.staff_tokens)
-        event_id = request.args.get("event_id")
-        skips = repository.skips_for(self.store.db, event_id)
+        skips = self._read().repo.skips_for(request.args.get("event_id"))
         return json_response({
             "items": schemas.SkipSchema(many=True).dump(skips),
             "count": len(skips)})
@@ -241,16 +207,18 @@ class NotifyService(ServiceBase):
     @http("GET", "/api/v1/messages/<message_id>")
     def get_message(self, request, message_id):
         bearer_identity(request, self.settings.staff_tokens)
-        message = repository.get(self.store.db, message_id)
+        message = self._read().repo.get_message(message_id)
         return json_response(schemas.MessageSchema().dump(message))
 
     @http("POST", "/api/v1/messages/<message_id>/resend")
     def resend_message(self, request, message_id):
         who = bearer_identity(request, self.settings.staff_tokens)
         now = self.clock()
-        db = self.store.db
-        message = repository.resend(db, message_id, now, who)
-        sent = self.channels.send(db, message["_id"], now,
+        message = self.store.transaction(
+            functools.partial(steps.resend, message_id=message_id, now=now,
+                              by=who),
+            repository=NotifyRepository)
+        sent = self.channels.send(self.store.db, message["_id"], now,
                                   secret=self.settings.secret)
         return json_response(schemas.MessageSchema().dump(sent or message),
                              status=201)
@@ -262,9 +230,11 @@ class NotifyService(ServiceBase):
         bearer_identity(request, self.settings.staff_tokens)
         wishes = load_body(request, schemas.PreferenceSchema(),
                            self.settings.max_body_bytes)
-        recipient = self._recipient_key(wishes)
-        saved = repository.set_preference(self.store.db, recipient, wishes,
-                                          self.clock())
+        recipient = steps.recipient_key(wishes, self.settings.secret)
+        saved = self.store.transaction(
+            functools.partial(steps.set_preference, recipient=recipient,
+                              wishes=wishes, now=self.clock()),
+            repository=NotifyRepository)
         body = schemas.PreferenceOutSchema().dump(saved)
         body["optout_token"] = self._optout_signer().dumps(recipient)
         return json_response(body)
@@ -272,9 +242,7 @@ class NotifyService(ServiceBase):
     @http("GET", "/api/v1/preferences/<recipient>")
     def get_preference(self, request, recipient):
         bearer_identity(request, self.settings.staff_tokens)
-        saved = repository.get_preference(self.store.db, recipient) or {
-            "_id": recipient, "channels": None,
-            "opt_out_non_essential": False}
+        saved = steps.show_preference(self._read(), recipient)
         return json_response(schemas.PreferenceOutSchema().dump(saved))
 
     @http("POST", "/api/v1/optout/<token>")
@@ -284,18 +252,13 @@ class NotifyService(ServiceBase):
             recipient = self._optout_signer().loads(token)
         except BadSignature:
             raise Forbidden("退订链接无效")
-        repository.set_preference(self.store.db, recipient,
-                                  {"opt_out_non_essential": True},
-                                  self.clock())
+        self.store.transaction(
+            functools.partial(steps.opt_out, recipient=recipient,
+                              now=self.clock()),
+            repository=NotifyRepository)
         return json_response({"recipient": recipient,
                               "opt_out_non_essential": True,
                               "message": "已退订非必要通知"})
-
-    def _recipient_key(self, wishes):
-        if wishes.get("phone"):
-            return "contact:" + contact_hash(self.settings.secret,
-                                             wishes["phone"])[:32]
-        return wishes["recipient"]
 
     def _optout_signer(self):
         return URLSafeSerializer(self.settings.secret, salt=OPTOUT_SALT)
@@ -304,7 +267,7 @@ class NotifyService(ServiceBase):
 
     @http("GET", "/api/v1/board-items")
     def board(self, request):
-        items = repository.board_items(self.store.db)
+        items = self._read().repo.board_items()
         return json_response({
             "items": schemas.BoardItemSchema(many=True).dump(items),
             "count": len(items)})

@@ -6,14 +6,16 @@ as the fallback) and a ``subject`` block. ``CATALOGUE`` names the version in
 use; the id and version are recorded on every message, so an old message can
 be explained by the exact text that produced it. Rendering is strict: a
 missing field raises ``RenderError`` with the reason (the message becomes a
-technical failure), never a crash.
+technical failure), never a crash. Dates are shown in the business
+timezone the caller passes (``tz``).
 """
 
 import dataclasses
 import datetime as dt
-from zoneinfo import ZoneInfo
 
 import jinja2
+
+from services.notify.domain import zone
 
 # template id → version in use
 CATALOGUE = {
@@ -30,7 +32,8 @@ CATALOGUE = {
 
 SERVICE_NAMES = {"enterprise": "服务企业", "project": "服务项目",
                  "grassroots": "服务基层", "masses": "服务群众"}
-TIMEZONE = "Asia/Shanghai"
+# where ``render`` puts the timezone in a template's context
+TZ_KEY = "_sifuwu_tz"
 
 
 class RenderError(Exception):
@@ -45,8 +48,8 @@ class Rendered:
     body: str
 
 
-def zh_date(value):
-    """'2026-11-20T10:00:00+08:00' → '2026年11月20日' (local date)."""
+def zh_date(value, tz):
+    """'2026-11-20T10:00:00+08:00' → '2026年11月20日' (the date in ``tz``)."""
     if value is None or value == "":
         return ""
     if isinstance(value, str):
@@ -59,12 +62,12 @@ def zh_date(value):
                 return value
     if isinstance(value, dt.datetime):
         if value.tzinfo is not None:
-            value = value.astimezone(ZoneInfo(TIMEZONE))
+            value = value.astimezone(zone(tz))
         value = value.date()
     return f"{value.year}年{value.month}月{value.day}日"
 
 
-def zh_datetime(value):
+def zh_datetime(value, tz):
     if isinstance(value, str):
         try:
             value = dt.datetime.fromisoformat(value)
@@ -72,9 +75,9 @@ def zh_datetime(value):
             return value
     if isinstance(value, dt.datetime):
         if value.tzinfo is not None:
-            value = value.astimezone(ZoneInfo(TIMEZONE))
-        return f"{zh_date(value)} {value:%H:%M}"
-    return zh_date(value)
+            value = value.astimezone(zone(tz))
+        return f"{zh_date(value, tz)} {value:%H:%M}"
+    return zh_date(value, tz)
 
 
 def _environment():
@@ -82,8 +85,10 @@ def _environment():
         loader=jinja2.PackageLoader("services.notify", "templates"),
         undefined=jinja2.StrictUndefined, autoescape=False,
         trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=False)
-    env.filters["zh_date"] = zh_date
-    env.filters["zh_datetime"] = zh_datetime
+    env.filters["zh_date"] = jinja2.pass_context(
+        lambda ctx, value: zh_date(value, ctx[TZ_KEY]))
+    env.filters["zh_datetime"] = jinja2.pass_context(
+        lambda ctx, value: zh_datetime(value, ctx[TZ_KEY]))
     env.filters["service_name"] = lambda code: SERVICE_NAMES.get(code, code)
     return env
 
@@ -95,8 +100,9 @@ def template_name(template_id, version):
     return f"{template_id}.v{version}.j2"
 
 
-def render(template_id, channel, data, *, version=None, extra=None):
-    """Render ``template_id`` for ``channel`` from event ``data``."""
+def render(template_id, channel, data, *, tz, version=None, extra=None):
+    """Render ``template_id`` for ``channel`` from event ``data``, dates in
+    ``tz``."""
     version = version or CATALOGUE.get(template_id)
     if version is None:
         raise RenderError(f"unknown template {template_id}")
@@ -105,6 +111,7 @@ def render(template_id, channel, data, *, version=None, extra=None):
         context = dict(data)
         context.update(extra or {})
         context["data"] = data
+        context[TZ_KEY] = tz
         block = channel if channel in template.blocks else "body"
         if block not in template.blocks:
             raise RenderError(

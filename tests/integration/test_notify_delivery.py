@@ -3,7 +3,6 @@ injected clock: SMS gateways with failover, SMTP, WeChat, the board, the
 press desk; retries with backoff, the sweeper, quiet hours, encryption."""
 
 import datetime as dt
-import types
 import uuid
 
 import pytest
@@ -11,13 +10,15 @@ import pytest
 from sifuwu import events as ev
 from sifuwu.indexes import ensure_indexes
 from services.notify import channels as ch
-from services.notify import domain, planning, repository
-from services.notify.channels import NotifyConfig
-from services.notify.delivery import Dispatcher, first_due
+from services.notify import contacts, domain, planning, repository, steps
+from services.notify.delivery import Dispatcher, first_due, record_outcomes
+from services.notify.repository import NotifyRepository
+from services.notify.settings import NotifySettings
 from tooling.peers import Peer
 
 SECRET = "delivery-secret"
 BJ = dt.timezone(dt.timedelta(hours=8))
+TZ = "Asia/Shanghai"
 
 
 def at(hour, minute=0, day=26, second=0):
@@ -49,7 +50,7 @@ def db(mongo, peers):
 
 @pytest.fixture
 def dispatcher(peers, tmp_path):
-    return Dispatcher(NotifyConfig(
+    return Dispatcher(NotifySettings(
         sms_providers=f"alpha={peers['alpha'].url}/sms,"
                       f"beta={peers['beta'].url}/sms",
         sms_breaker_threshold=3, sms_breaker_cooldown=60,
@@ -64,11 +65,11 @@ def store(db, dispatcher, event_type, data, now, *, book=None):
     envelope = ev.make_event(event_type, data, source="test")
     result = planning.plan(
         envelope, resolve=lambda ref: (book or {}).get(ref, []),
-        preference=lambda who: repository.get_preference(db, who),
-        secret=SECRET, now=now, available=dispatcher.available,
+        preference=NotifyRepository.on(db).get_preference,
+        secret=SECRET, now=now, available=dispatcher.available, tz=TZ,
         quiet=dispatcher.quiet_hours)
-    uow = types.SimpleNamespace(col=lambda name: db[name], session=None)
-    return repository.insert_planned(uow, result.messages, result.skips)
+    return NotifyRepository.on(db).insert_planned(result.messages,
+                                                  result.skips)
 
 
 def invitation(phone, link="http://127.0.0.1/f/tok"):
@@ -205,7 +206,8 @@ def test_sweeper_resends_stuck_created_and_sending(db, dispatcher, peers):
     stuck_sending = store(db, dispatcher, ev.INVITATION_ISSUED,
                           invitation("13944440002"), now)
     # the second one was claimed by a sender that then died
-    assert repository.claim(db, stuck_sending[0]["_id"], now) is not None
+    assert NotifyRepository.on(db).claim(stuck_sending[0]["_id"],
+                                         now) is not None
     sent = dispatcher.sweep(db, now + dt.timedelta(seconds=1), secret=SECRET)
     assert [m["_id"] for m in sent] == [stuck_created[0]["_id"]]
     later = now + dt.timedelta(seconds=domain.SEND_LEASE_SECONDS)
@@ -250,15 +252,16 @@ def test_an_outcome_is_not_recorded_over_a_later_claim(db, dispatcher):
         created += store(db, dispatcher, ev.INVITATION_ISSUED,
                          invitation(f"1396666000{i}"), now)
     ids = [m["_id"] for m in created]
-    claimed = repository.claim_many(db, ids, now, "first")
+    repo = NotifyRepository.on(db)
+    claimed = repo.claim_many(ids, now, "first")
     assert sorted(m["_id"] for m in claimed) == sorted(ids)
-    assert repository.claim_many(db, ids, now, "second") == []  # held
+    assert repo.claim_many(ids, now, "second") == []  # held
     later = now + dt.timedelta(seconds=domain.SEND_LEASE_SECONDS)
-    taken = repository.claim(db, ids[1], later)
+    taken = repo.claim(ids[1], later)
     assert taken["attempts"] == 2
     outcome = ch.Outcome.delivered("alpha", "ref-1")
-    recorded = repository.finish_many(
-        db, [(m, outcome) for m in claimed], now, max_attempts=4,
+    recorded = record_outcomes(
+        repo, [(m, outcome) for m in claimed], now, max_attempts=4,
         retry_base=30, retry_cap=3600)
     assert sorted(m["_id"] for m in recorded) == sorted([ids[0], ids[2]])
     assert db.messages.find_one({"_id": ids[1]})["status"] == domain.SENDING
@@ -347,7 +350,7 @@ def test_publicity_goes_to_board_wechat_and_press(db, dispatcher, peers,
     sent = send_new(db, dispatcher, created, now)
     assert {m["channel"]: m["status"] for m in sent} == {
         "web": "delivered", "wechat": "delivered", "press": "delivered"}
-    [item] = repository.board_items(db)
+    [item] = NotifyRepository.on(db).board_items()
     assert item["title"] == "2026年度四服务先进典型拟表彰名单公示"
     assert item["reference"] == "c-2026"
     [wx] = peers["wechat"].received()
@@ -360,7 +363,7 @@ def test_publicity_goes_to_board_wechat_and_press(db, dispatcher, peers,
 
 
 def test_web_items_are_posted_when_a_board_url_is_set(db, peers, tmp_path):
-    board = Dispatcher(NotifyConfig(
+    board = Dispatcher(NotifySettings(
         web_board_url=peers["beta"].url + "/board-items",
         web_board_token="board-secret"))
     now = at(10)
@@ -372,14 +375,21 @@ def test_web_items_are_posted_when_a_board_url_is_set(db, peers, tmp_path):
     assert posted["path"] == "/board-items"
     assert posted["authorization"] == "Bearer board-secret"
     assert posted["json"]["title"] == "2027年度评选评选方案公布"
-    skipped = {s["channel"]: s["reason"] for s in repository.skips_for(db)}
+    skipped = {s["channel"]: s["reason"]
+               for s in NotifyRepository.on(db).skips_for()}
     assert skipped == {"wechat": "channel_not_configured",
                        "press": "channel_not_configured"}
 
 
+def resolve(db, ref):
+    """The people behind a contact-book reference, as planning sees them."""
+    return contacts.people(NotifyRepository.on(db).contact_entries(ref),
+                           secret=SECRET)
+
+
 def test_contact_book_is_encrypted_at_rest(db):
-    uow = types.SimpleNamespace(col=lambda name: db[name], session=None)
-    repository.upsert_contact(
+    uow = repository.Direct(db)
+    steps.save_contact(
         uow, "member", "m9", {"name": "赵六", "phone": "13655556666",
                               "email": "zl@example.cn", "unit_id": "u1",
                               "roles": ["leader"]},
@@ -389,26 +399,26 @@ def test_contact_book_is_encrypted_at_rest(db):
     assert "13655556666" not in text and "zl@example.cn" not in text
     assert "赵六" not in text and stored["name_masked"] == "赵*"
     assert stored["addresses"]["sms"]["masked"] == "136****6666"
-    [leader] = repository.resolve(db, "leader:u1", secret=SECRET)
+    [leader] = resolve(db, "leader:u1")
     assert leader["contacts"] == {"sms": "13655556666",
                                   "email": "zl@example.cn"}
 
 
 def test_contact_book_ignores_an_older_directory_record(db):
-    uow = types.SimpleNamespace(col=lambda name: db[name], session=None)
-    repository.upsert_contact(uow, "unit", "u5", {"name": "新名称"},
-                              secret=SECRET, now=at(10), as_of=at(9))
-    repository.upsert_contact(uow, "unit", "u5", {"name": "旧名称",
-                                                  "phone": "13700007777"},
-                              secret=SECRET, now=at(10), as_of=at(8))
+    uow = repository.Direct(db)
+    steps.save_contact(uow, "unit", "u5", {"name": "新名称"},
+                       secret=SECRET, now=at(10), as_of=at(9))
+    steps.save_contact(uow, "unit", "u5", {"name": "旧名称",
+                                           "phone": "13700007777"},
+                       secret=SECRET, now=at(10), as_of=at(8))
     stored = db.contacts.find_one({"_id": "unit:u5"})
     assert stored["name_masked"] == "新名称"
     assert not stored.get("addresses")
     # staff entries (no as_of) always apply and survive directory updates
-    repository.upsert_contact(uow, "unit", "u5", {"phone": "13700007777"},
-                              secret=SECRET, now=at(10))
-    repository.upsert_contact(uow, "unit", "u5", {"name": "更新名称"},
-                              secret=SECRET, now=at(11), as_of=at(11))
-    [unit] = repository.resolve(db, "unit:u5", secret=SECRET)
+    steps.save_contact(uow, "unit", "u5", {"phone": "13700007777"},
+                       secret=SECRET, now=at(10))
+    steps.save_contact(uow, "unit", "u5", {"name": "更新名称"},
+                       secret=SECRET, now=at(11), as_of=at(11))
+    [unit] = resolve(db, "unit:u5")
     assert unit == {"key": "unit:u5", "name": "更新名称",
                     "contacts": {"sms": "13700007777"}}

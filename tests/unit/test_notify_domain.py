@@ -10,6 +10,7 @@ from services.notify import domain, planning, routing, templating
 
 UTC = dt.timezone.utc
 SECRET = "unit-secret"
+TZ = "Asia/Shanghai"
 
 
 def at(hour, minute=0, day=26):
@@ -61,30 +62,31 @@ def test_temporary_failure_retries_then_gives_up():
     (21, None), (22, at(8, day=27)), (23, at(8, day=27)),
     (0, at(8)), (7, at(8)), (8, None), (12, None)])
 def test_quiet_hours_22_to_8_beijing(hour, held_until):
-    assert domain.quiet_until(at(hour, 30 if hour == 7 else 0)) == held_until
+    assert domain.quiet_until(at(hour, 30 if hour == 7 else 0), TZ) == \
+        held_until
 
 
 def test_only_non_urgent_sms_waits():
     night = at(23)
-    assert domain.due_at("sms", False, night) == at(8, day=27)
-    assert domain.due_at("sms", True, night) == night
-    assert domain.due_at("email", False, night) == night
+    assert domain.due_at("sms", False, night, TZ) == at(8, day=27)
+    assert domain.due_at("sms", True, night, TZ) == night
+    assert domain.due_at("email", False, night, TZ) == night
 
 
 def test_quiet_hours_are_configurable_and_off_for_the_delivery_log():
-    from services.notify.channels import NotifyConfig
     from services.notify.delivery import Dispatcher
+    from services.notify.settings import NotifySettings
     assert domain.parse_quiet_hours("22-8") == (22, 8)
     assert domain.parse_quiet_hours("off") is None
     with pytest.raises(ValueError):
         domain.parse_quiet_hours("8-8")
-    assert domain.quiet_until(at(13), start=12, end=14) == at(14)
-    assert domain.quiet_until(at(15), start=12, end=14) is None
+    assert domain.quiet_until(at(13), TZ, start=12, end=14) == at(14)
+    assert domain.quiet_until(at(15), TZ, start=12, end=14) is None
     # no SMS gateway: the delivery log rings no phone, day or night
-    assert Dispatcher(NotifyConfig()).quiet_hours is None
-    gateway = Dispatcher(NotifyConfig(sms_providers="a=http://127.0.0.1:9/s"))
+    assert Dispatcher(NotifySettings()).quiet_hours is None
+    gateway = Dispatcher(NotifySettings(sms_providers="a=http://127.0.0.1:9/s"))
     assert gateway.quiet_hours == (22, 8)
-    assert domain.due_at("sms", False, at(23), quiet=None) == at(23)
+    assert domain.due_at("sms", False, at(23), TZ, quiet=None) == at(23)
 
 
 # -- SMS segments -------------------------------------------------------------
@@ -229,7 +231,7 @@ SAMPLES = {
 def test_every_route_renders_on_every_channel(route):
     for channel in route.channels:
         rendered = templating.render(route.template, channel,
-                                     SAMPLES[route.event_type])
+                                     SAMPLES[route.event_type], tz=TZ)
         assert rendered.subject and rendered.body
         assert "None" not in rendered.body
         if channel == "sms":
@@ -248,7 +250,7 @@ def test_objection_answer_without_contact_is_a_recorded_skip():
 def test_invitation_sms_renders_in_chinese_with_the_link():
     rendered = templating.render("feedback_invitation", "sms", {
         "link": "http://x/f/t1", "expires_at": "2026-12-03T00:00:00+00:00",
-        "recipient": {"name": "王五", "phone": "13900000000"}})
+        "recipient": {"name": "王五", "phone": "13900000000"}}, tz=TZ)
     assert rendered.version == templating.CATALOGUE["feedback_invitation"]
     assert "王五您好" in rendered.body and "http://x/f/t1" in rendered.body
     assert rendered.subject == "服务评价邀请"
@@ -257,7 +259,7 @@ def test_invitation_sms_renders_in_chinese_with_the_link():
 def test_missing_field_is_a_render_error_with_reason():
     with pytest.raises(templating.RenderError) as info:
         templating.render("feedback_invitation", "sms",
-                          {"expires_at": "2026-12-03"})
+                          {"expires_at": "2026-12-03"}, tz=TZ)
     assert "link" in str(info.value)
 
 
@@ -266,7 +268,8 @@ def test_publicity_renders_candidates_for_the_press():
         "title": "2026年度四服务先进", "starts_on": "2026-12-01",
         "ends_on": "2026-12-07",
         "candidates": [{"candidate_id": "c1", "name": "张三",
-                        "unit_name": "市发改委", "award": "优秀党员"}]})
+                        "unit_name": "市发改委", "award": "优秀党员"}]},
+        tz=TZ)
     assert "2026年12月1日至2026年12月7日" in rendered.body
     assert "张三（市发改委）优秀党员" in rendered.body
 
@@ -284,7 +287,7 @@ def test_invitation_plan_stores_no_plain_phone():
             "link": "http://x/f/t1", "expires_at": "2026-12-03",
             "recipient": {"name": "王五", "phone": phone}}),
         resolve=lambda ref: [], preference=lambda who: None, secret=SECRET,
-        now=at(10), available={"sms"})
+        now=at(10), available={"sms"}, tz=TZ)
     [message] = result.messages
     assert message["to_masked"] == "139****0000"
     assert message["segments"] == 1 and message["status"] == domain.CREATED
@@ -297,7 +300,7 @@ def test_broken_template_data_is_a_technical_failure_not_a_crash():
             "expires_at": "2026-12-03",
             "recipient": {"name": "王五", "phone": "13912340000"}}),
         resolve=lambda ref: [], preference=lambda who: None, secret=SECRET,
-        now=at(10), available={"sms"})
+        now=at(10), available={"sms"}, tz=TZ)
     [message] = result.messages
     assert message["status"] == domain.TECHNICAL_FAILURE
     assert "link" in message["reason"]
@@ -315,7 +318,8 @@ def test_demand_escalation_plan_uses_contact_book_and_skips_unknown():
             "deadline_kind": "resolve",
             "deadline": "2026-11-20T18:00:00+08:00"}),
         resolve=lambda ref: book.get(ref, []), preference=lambda who: None,
-        secret=SECRET, now=at(10), available={"sms", "email", "wechat"})
+        secret=SECRET, now=at(10), available={"sms", "email", "wechat"},
+        tz=TZ)
     sent = sorted((m["recipient"], m["channel"]) for m in result.messages)
     assert sent == [("member:boss", "wechat"), ("unit:u1", "email"),
                     ("unit:u1", "sms")]
@@ -349,7 +353,7 @@ def test_recipient_keys_are_the_ones_plan_looks_up():
 
         planning.plan(event, resolve=lambda ref: book.get(ref, []),
                       preference=preference, secret=SECRET, now=at(10),
-                      available={"sms", "email", "wechat"})
+                      available={"sms", "email", "wechat"}, tz=TZ)
         assert planning.recipient_keys(
             event, resolve=lambda ref: book.get(ref, []),
             secret=SECRET) == asked
@@ -361,7 +365,7 @@ def test_night_sms_is_held_until_eight():
             "link": "http://x/f/t1", "expires_at": "2026-12-03",
             "recipient": {"phone": "13912340000"}}),
         resolve=lambda ref: [], preference=lambda who: None, secret=SECRET,
-        now=at(23), available={"sms"})
+        now=at(23), available={"sms"}, tz=TZ)
     [message] = result.messages
     assert message["next_at"] == at(8, day=27)
     assert message["held_for_quiet_hours"]
@@ -387,3 +391,35 @@ def test_sweeper_uses_the_injected_clock():
                              config={"SIFUWU_SECRET": "s3"})
     assert service.sweep() == 2
     assert dispatcher.calls == [(at(8, day=27), "s3")]
+
+
+# -- settings -------------------------------------------------------------------
+
+def test_settings_read_every_name_with_the_former_defaults():
+    from services.notify.settings import NotifySettings
+    defaults = NotifySettings.load({}, {})
+    assert (defaults.sms_providers, defaults.sms_breaker_threshold,
+            defaults.sms_breaker_cooldown, defaults.smtp_host,
+            defaults.smtp_port, defaults.smtp_from, defaults.wechat_url,
+            defaults.web_board_url, defaults.web_board_token,
+            defaults.press_dir, defaults.quiet_hours, defaults.retry_base,
+            defaults.retry_cap, defaults.max_attempts) == (
+        "", 3, 60.0, "", 25, "notify@sifuwu.local", "", "", "", "",
+        "22-8", 30.0, 3600.0, 6)
+    # nameko's config first, then the environment; empty numbers: default
+    settings = NotifySettings.load(
+        {"SIFUWU_SMTP_PORT": 2525, "SIFUWU_QUIET_HOURS": "off",
+         "SIFUWU_NOTIFY_MAX_ATTEMPTS": ""},
+        {"SIFUWU_SMTP_PORT": "26", "SIFUWU_NOTIFY_RETRY_BASE": "0.5",
+         "SIFUWU_SMS_BREAKER_COOLDOWN": "5"})
+    assert (settings.smtp_port, settings.quiet_hours, settings.max_attempts,
+            settings.retry_base, settings.sms_breaker_cooldown) == (
+        2525, "off", 6, 0.5, 5.0)
+    names = {env for env, _, _ in NotifySettings.documented()}
+    assert {"SIFUWU_SMS_PROVIDERS", "SIFUWU_SMS_BREAKER_THRESHOLD",
+            "SIFUWU_SMS_BREAKER_COOLDOWN", "SIFUWU_SMTP_HOST",
+            "SIFUWU_SMTP_PORT", "SIFUWU_SMTP_FROM", "SIFUWU_WECHAT_URL",
+            "SIFUWU_WEB_BOARD_URL", "SIFUWU_WEB_BOARD_TOKEN",
+            "SIFUWU_PRESS_DIR", "SIFUWU_QUIET_HOURS",
+            "SIFUWU_NOTIFY_RETRY_BASE", "SIFUWU_NOTIFY_RETRY_CAP",
+            "SIFUWU_NOTIFY_MAX_ATTEMPTS"} <= names
