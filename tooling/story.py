@@ -386,6 +386,7 @@ class Story:
         self.rng = random.Random(seed)
         self.seen = {"timings": {}}
         self.progress_bar = None
+        self.shifted = set()  # services restarted with a moved clock
 
     # -- plumbing ---------------------------------------------------------------
 
@@ -980,6 +981,9 @@ class Story:
                              f"/api/v1/selections/{cid}/aggregate")["ranking"]
         publicity = self.staff("POST", "assessment",
                                f"/api/v1/selections/{cid}/publicity", json={})
+        if not self.await_publicity(publicity):
+            raise StoryError("公示期尚未开始且无法调整时钟（栈不由演示启动）："
+                             f"公示自 {publicity['starts_on']} 起，届时再演示异议与最终名单")
         # Someone objects on the public board (feedback), staff answer.
         board = self.poll(lambda: self.call("GET", "feedback",
                                             "/api/v1/publicity")["items"],
@@ -1042,6 +1046,37 @@ class Story:
                  f"最终名单 {len(final or [])} 个；审计链头 "
                  f"{(self.seen['selection']['chain_head'] or '')[:16]}…")
 
+    def shift_clocks(self, offset, services):
+        """Restart ``services`` with their clocks ``offset`` seconds ahead."""
+        self.stack.extra_env["SIFUWU_CLOCK_OFFSET_SECONDS"] = str(offset)
+        for service in services:
+            self.stack.restart_service(service)
+            self.shifted.add(service)
+
+    def can_shift_clocks(self):
+        return self.stack is not None and bool(
+            getattr(self.stack, "processes", {}).get("assessment"))
+
+    def await_publicity(self, publicity):
+        """A publicity period opened on a rest day (周末或节假日) starts on the
+        next working day: the board shows it and takes objections only then.
+        The demo moves the feedback and assessment clocks to 09:00 that day
+        (simulated time); False when it cannot (a stack it did not start)."""
+        starts_on = dt.date.fromisoformat(publicity["starts_on"])
+        now = dt.datetime.now(TZ)
+        if starts_on <= now.date():
+            return True
+        target = dt.datetime.combine(starts_on, dt.time(9, 0), TZ)
+        offset = int((target - now).total_seconds())
+        if not self.can_shift_clocks():
+            return False
+        self.say(f"今天不是工作日，公示期自 {starts_on} 起：将评价与考评服务时钟"
+                 f"拨快 {round(offset / 86400, 1)} 天（模拟时间，"
+                 "SIFUWU_CLOCK_OFFSET_SECONDS）")
+        self.settle("公示发布")
+        self.shift_clocks(offset, ("feedback", "assessment"))
+        return True
+
     def finalise(self, cid, publicity):
         """Finalising needs the publicity period over: the demo moves the
         assessment service's clock past it (simulated time)."""
@@ -1050,23 +1085,23 @@ class Story:
                                      dt.time(9, 0), TZ)
         offset = max(0, int((target - dt.datetime.now(TZ)).total_seconds()))
         simulated = None
-        if offset and self.stack is not None and getattr(
-                self.stack, "processes", {}).get("assessment"):
+        if offset and self.can_shift_clocks():
             simulated = round(offset / 86400, 1)
             self.say(f"公示期至 {ends_on}：将考评服务时钟拨快 {simulated} 天"
                      "（模拟时间，SIFUWU_CLOCK_OFFSET_SECONDS）")
             self.settle("公示与异议")
-            self.stack.extra_env["SIFUWU_CLOCK_OFFSET_SECONDS"] = str(offset)
-            self.stack.restart_service("assessment")
+            self.shift_clocks(offset, ("assessment",))
         elif offset:
             self.say("公示期未满且无法调整时钟：名单待公示期满后确定")
             return None, None
         final = self.staff("POST", "assessment",
                            f"/api/v1/selections/{cid}/finalise")["final"]
-        if simulated and self.restore_clock:
+        if self.shifted and self.restore_clock:
             self.settle("评选结果")
             self.stack.extra_env.pop("SIFUWU_CLOCK_OFFSET_SECONDS", None)
-            self.stack.restart_service("assessment")
+            for service in sorted(self.shifted):
+                self.stack.restart_service(service)
+            self.shifted.clear()
         return final, simulated
 
     def report_dir(self):
