@@ -8,6 +8,7 @@ import datetime as dt
 import re
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from zoneinfo import ZoneInfo
 
 import pytest
 import requests
@@ -16,11 +17,13 @@ from kombu import Connection
 from kombu.pools import producers
 from nameko.testing.services import entrypoint_hook
 
-from services.feedback.service import FeedbackService, submit_ratings
+from services.feedback.entrypoints.ratings import submit_ratings
+from services.feedback.service import FeedbackService
 from sifuwu import events as ev
 from sifuwu import store, wiring
 from tooling.stack import free_port
 from sifuwu.store import Store, StoreAccess
+from sifuwu.workdays import CALENDAR
 from tests import helpers
 from tests.helpers import wait_for
 
@@ -335,7 +338,8 @@ def test_a_batch_with_a_link_used_meanwhile_refuses_only_that_one(
                              if isinstance(dep, Store)))
     with STATEMENTS.count(db.name) as seen:
         outcomes = submit_ratings(store, [(i, {"rating": 5}) for i in ids],
-                                  ev.utcnow(), timezone="Asia/Shanghai")
+                                  ev.utcnow(), tz=ZoneInfo("Asia/Shanghai"),
+                                  calendar=CALENDAR)
     assert [type(o).__name__ for o in outcomes] == ["dict", "Conflict",
                                                     "dict"]
     assert outcomes[1].code == "already_rated"

@@ -3,15 +3,19 @@ overdue detection, rate windows, CSRF nonces, schemas' limits and the
 sweeper entrypoint with an injected clock."""
 
 import datetime as dt
+from zoneinfo import ZoneInfo
 
 import pytest
 from marshmallow import ValidationError
 from nameko.testing.services import worker_factory
 
 from services.feedback import domain, schemas
-from services.feedback.service import FeedbackService, first_messages
+from services.feedback.entrypoints.web import first_messages
+from services.feedback.service import FeedbackService
+from sifuwu.workdays import CALENDAR, WorkCalendar
 
 UTC = dt.timezone.utc
+SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 def at(*args):
@@ -37,22 +41,25 @@ def test_invitation_state():
 
 def test_callback_deadline_counts_working_days_in_shanghai():
     friday_3pm = at(2026, 11, 20, 7)  # 15:00 in Shanghai, a Friday
-    callback_by, fix_by = domain.rectification_deadlines(friday_3pm)
+    callback_by, fix_by = domain.rectification_deadlines(friday_3pm, SHANGHAI,
+                                                         CALENDAR)
     assert callback_by == at(2026, 11, 23, 7)  # Monday 15:00
     assert fix_by == at(2026, 12, 5, 7)
     tuesday = at(2026, 11, 24, 1)
-    assert domain.add_working_days(tuesday, 1) == at(2026, 11, 25, 1)
+    assert CALENDAR.add_workdays_at(tuesday, 1, SHANGHAI) == at(2026, 11, 25, 1)
     # Friday 23:30 Shanghai is still Friday there, though Friday UTC too
     late_friday = at(2026, 11, 20, 15, 30)
-    assert domain.add_working_days(late_friday, 1) == at(2026, 11, 23, 15, 30)
+    assert CALENDAR.add_workdays_at(late_friday, 1, SHANGHAI) == \
+        at(2026, 11, 23, 15, 30)
     holiday = dt.date(2026, 11, 23)
-    assert domain.add_working_days(friday_3pm, 1, holidays=[holiday]) == \
-        at(2026, 11, 24, 7)
+    assert WorkCalendar(holidays=[holiday]).add_workdays_at(
+        friday_3pm, 1, SHANGHAI) == at(2026, 11, 24, 7)
 
 
 def test_overdue_kinds_are_announced_once():
     opened = at(2026, 11, 20, 7)
-    callback_by, fix_by = domain.rectification_deadlines(opened)
+    callback_by, fix_by = domain.rectification_deadlines(opened, SHANGHAI,
+                                                         CALENDAR)
     rect = {"status": domain.RECT_OPEN, "callback_by": callback_by,
             "fix_by": fix_by, "overdue": []}
     assert domain.overdue_kinds(rect, opened) == []
@@ -127,7 +134,8 @@ def test_publicity_window():
     assert domain.publicity_is_open(publicity, "2026-11-26")
     assert not domain.publicity_is_open(publicity, "2026-11-27")
     assert not domain.publicity_is_open(publicity, "2026-11-19")
-    assert domain.local_today(at(2026, 11, 26, 17)) == dt.date(2026, 11, 27)
+    assert domain.local_today(at(2026, 11, 26, 17), SHANGHAI) == \
+        dt.date(2026, 11, 27)
 
 
 def test_submit_schema_limits():
@@ -159,19 +167,19 @@ def test_sweeper_uses_the_injected_clock():
     service.store.db = object()
     calls = []
 
-    def transaction(fn):
+    def transaction(fn, **kwargs):
         calls.append(fn)
         return ["fix"]
 
     service.store.transaction.side_effect = transaction
-    import services.feedback.repository as repository
-    original = repository.overdue_candidates
-    repository.overdue_candidates = lambda db, when: (
+    from services.feedback.steps import rectifications
+    original = rectifications.overdue_candidates
+    rectifications.overdue_candidates = lambda uow, when: (
         ["r1", "r2"] if when == now else [])
     try:
         assert service.sweep_overdue() == 2
     finally:
-        repository.overdue_candidates = original
+        rectifications.overdue_candidates = original
     assert len(calls) == 2
 
 
@@ -185,5 +193,42 @@ def test_client_address_trusts_forwarded_only_when_told():
     service = worker_factory(FeedbackService)
     service.config = {}
     assert service._client_address(request) == "10.0.0.2"
+    # settings are read once per worker: a worker with the other config
+    service = worker_factory(FeedbackService)
     service.config = {"SIFUWU_FEEDBACK_TRUST_FORWARDED": "1"}
     assert service._client_address(request) == "198.51.100.7"
+
+
+# -- one calendar: deadlines and default ratings across a holiday week ------
+
+def test_a_callback_deadline_skips_the_national_day_week():
+    """Opened on Wednesday 30 September 2026, 15:00 in Shanghai: 1-7 October
+    are holidays, so the one working day ends on Thursday 8 October."""
+    opened = dt.datetime(2026, 9, 30, 15, tzinfo=SHANGHAI)
+    callback_by, fix_by = domain.rectification_deadlines(opened, SHANGHAI,
+                                                         CALENDAR)
+    assert callback_by == dt.datetime(2026, 10, 8, 15, tzinfo=SHANGHAI)
+    assert fix_by == opened + dt.timedelta(days=15)  # calendar days
+    pinned = WorkCalendar(holidays=[dt.date(2026, 10, d) for d in range(1, 8)],
+                          years=[2026])
+    assert domain.rectification_deadlines(opened, SHANGHAI, pinned)[0] == \
+        dt.datetime(2026, 10, 8, 15, tzinfo=SHANGHAI)
+
+
+def test_a_default_rating_waits_out_the_national_day_week():
+    """Issued on 30 September 2026: 8 October is the first working day after
+    it, 9 October the second, so 2 working days are due only from 9 October."""
+    issued = dt.datetime(2026, 9, 30, 10, tzinfo=SHANGHAI)
+    invitation = {"status": domain.ISSUED, "issued_at": issued}
+    due = domain.default_rating_due_at(issued, 2, SHANGHAI, CALENDAR)
+    assert due == dt.datetime(2026, 10, 9, 10, tzinfo=SHANGHAI)
+    for now, expected in [
+            (dt.datetime(2026, 10, 8, 23, tzinfo=SHANGHAI), False),
+            (dt.datetime(2026, 10, 9, 9, 59, tzinfo=SHANGHAI), False),
+            (dt.datetime(2026, 10, 9, 10, tzinfo=SHANGHAI), True)]:
+        assert domain.default_rating_is_due(invitation, 2, now, SHANGHAI,
+                                            CALENDAR) is expected, now
+    used = {**invitation, "status": domain.USED}
+    assert not domain.default_rating_is_due(used, 2, due, SHANGHAI, CALENDAR)
+    # the store's first filter lets it through well before it is due
+    assert domain.default_rating_cutoff(due, 2) >= issued
