@@ -3,7 +3,6 @@ assessed, the four indicator groups, and periods (a month, a quarter, a
 year). Plain functions, no I/O."""
 
 import datetime as dt
-from zoneinfo import ZoneInfo
 
 SUBJECT_TYPES = ("member", "branch", "unit")
 SUBJECT_LABELS = {"member": "党员", "branch": "党支部", "unit": "机关单位"}
@@ -15,11 +14,12 @@ GROUP_LABELS = {"party_building": "党建工作", "business": "业务工作",
 
 # -- periods -----------------------------------------------------------------
 
-def month_of(moment, timezone="Asia/Shanghai"):
-    """The assessment month (考核月份) an instant falls in, local time."""
+def month_of(moment, tz):
+    """The assessment month (考核月份) an instant falls in, local time in
+    ``tz`` (a ``ZoneInfo``: the service's ``settings.tz``)."""
     if isinstance(moment, str):
         moment = dt.datetime.fromisoformat(moment)
-    return moment.astimezone(ZoneInfo(timezone)).strftime("%Y-%m")
+    return moment.astimezone(tz).strftime("%Y-%m")
 
 
 def period_kind(period):

@@ -18,7 +18,7 @@ class AssessmentEntrypoints:
 
     def _month(self, moment):
         """The assessment month of an instant, in the service's timezone."""
-        return month_of(moment, self.settings.timezone)
+        return month_of(moment, self.settings.tz)
 
     def _reads(self, repository):
         """``repository`` over the store, outside a transaction (queries)."""

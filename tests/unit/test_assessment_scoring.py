@@ -3,6 +3,7 @@
 import copy
 import math
 import random
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -11,6 +12,8 @@ from services.assessment.ladder import domain as ladder
 from services.assessment.ranking import domain as ranking
 from services.assessment.scoring import schemes as rules
 from services.assessment.scoring import domain as scoring
+
+BEIJING = ZoneInfo("Asia/Shanghai")
 
 
 def scheme():
@@ -22,8 +25,8 @@ def scheme():
 # -- periods -----------------------------------------------------------------
 
 def test_month_is_local_time():
-    assert common.month_of("2026-10-31T17:00:00+00:00") == "2026-11"
-    assert common.month_of("2026-10-31T15:59:00+00:00") == "2026-10"
+    assert common.month_of("2026-10-31T17:00:00+00:00", BEIJING) == "2026-11"
+    assert common.month_of("2026-10-31T15:59:00+00:00", BEIJING) == "2026-10"
 
 
 def test_periods():
