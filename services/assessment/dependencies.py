@@ -7,7 +7,9 @@ from nameko.extensions import DependencyProvider
 
 from sifuwu import events as ev
 from sifuwu.store import Store
-from services.assessment import repository
+from services.assessment.scoring.repository import ScoringRepository
+from services.assessment.scoring.steps import ensure_default_scheme
+from services.assessment.storage import Reader
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +32,9 @@ class DefaultScheme(DependencyProvider):
         store.wait_ready()
         for _ in range(30):
             try:
-                if repository.ensure_default_scheme(store.db, ev.utcnow()):
+                if ensure_default_scheme(
+                        Reader(store.db, ScoringRepository).repo,
+                        ev.utcnow()):
                     log.info("default assessment scheme stored as version 1")
                 return
             except Exception as exc:  # noqa: BLE001 - retried

@@ -6,6 +6,9 @@ from marshmallow import (
 )
 
 from services.assessment import domain
+from services.assessment.ladder.domain import RUNGS
+from services.assessment.scoring import schemes
+from services.assessment.scoring.domain import METRICS
 
 ID = validate.Length(min=1, max=128)
 
@@ -96,7 +99,7 @@ class RectificationClosedSchema(_Data):
 
 class IndicatorSchema(Schema):
     metric = fields.String(required=True, validate=validate.OneOf(
-        tuple(domain.METRICS)))
+        tuple(METRICS)))
     weight = fields.Float(required=True, allow_nan=False)
     points_per_unit = fields.Float(required=True, allow_nan=False)
     cap = fields.Float(required=True, allow_nan=False)
@@ -111,7 +114,7 @@ class ItemSchema(Schema):
     code = fields.String(required=True, validate=validate.Length(1, 64))
     label = fields.String(load_default=None, validate=validate.Length(max=64))
     metric = fields.String(required=True, validate=validate.OneOf(
-        tuple(domain.METRICS)))
+        tuple(METRICS)))
     points_per_unit = fields.Float(required=True, allow_nan=False)
     cap = fields.Float(required=True, allow_nan=False)
 
@@ -141,7 +144,7 @@ class CriterionSchema(Schema):
 
 
 class RungSchema(Schema):
-    rung = fields.String(required=True, validate=validate.OneOf(domain.RUNGS))
+    rung = fields.String(required=True, validate=validate.OneOf(RUNGS))
     criteria = fields.List(fields.Nested(CriterionSchema), required=True)
 
 
@@ -153,7 +156,7 @@ class ThreeRatesSchema(Schema):
 
 class SchemeCreateSchema(Schema):
     """考评方案: a new version. Structure is checked here, arithmetic
-    (weights add up, bands cover 0..100) in ``domain.validate_scheme``."""
+    (weights add up, bands cover 0..100) in ``scoring.schemes.validate_scheme``."""
 
     class Meta:
         unknown = EXCLUDE
@@ -169,9 +172,9 @@ class SchemeCreateSchema(Schema):
     quotas = fields.Dict(keys=fields.String(), values=fields.Float(),
                          load_default=dict)
     three_rates = fields.Nested(ThreeRatesSchema, load_default=lambda: dict(
-        domain.DEFAULT_SCHEME["three_rates"]))
+        schemes.DEFAULT_SCHEME["three_rates"]))
     ladder = fields.List(fields.Nested(RungSchema), load_default=lambda: [
-        dict(r) for r in domain.default_scheme()["ladder"]])
+        dict(r) for r in schemes.default_scheme()["ladder"]])
 
 
 class SchemeSchema(Schema):

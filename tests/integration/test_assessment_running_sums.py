@@ -12,7 +12,7 @@ import pytest
 import requests
 from nameko.testing.services import entrypoint_hook
 
-from services.assessment import repository
+from services.assessment.scoring import cards
 from services.assessment.service import AssessmentService
 from sifuwu import events as ev
 from sifuwu import store
@@ -376,7 +376,7 @@ def test_live_scoring_of_batches_equals_rescoring_field_by_field(
         if envelope["type"] in (ev.DEMAND_RAISED, ev.DEMAND_STATUS_CHANGED):
             key = f"demand:{data['demand_id']}"
         elif envelope["type"] == ev.KPI_RECORDED:
-            key = repository._kpi_key(data)
+            key = cards.kpi_key(data)
         else:
             continue
         newest.setdefault(key, []).append(envelope)

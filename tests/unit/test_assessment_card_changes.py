@@ -1,8 +1,8 @@
 """Running sums (issue 10): what a contribution change does to each card it
-feeds, as plain data (``repository.CardChanges``)."""
+feeds, as plain data (``cards.CardChanges``)."""
 
-from services.assessment import domain
-from services.assessment.repository import CardChanges
+from services.assessment.scoring import domain as scoring
+from services.assessment.scoring.cards import CardChanges
 
 MONTH = "2026-11"
 
@@ -10,7 +10,7 @@ MONTH = "2026-11"
 def activity(cid, member="m1", branch="b1", unit="u1", campaign=None):
     return {"_id": cid, "kind": "activity", "members": [member],
             "branch_id": branch, "unit_id": unit, "month": MONTH,
-            "figures": domain.activity_figures({"campaign_id": campaign})}
+            "figures": scoring.activity_figures({"campaign_id": campaign})}
 
 
 def test_a_new_contribution_adds_its_figures_to_every_card_it_feeds():
@@ -28,9 +28,9 @@ def test_a_new_contribution_adds_its_figures_to_every_card_it_feeds():
 def test_a_changed_contribution_adds_new_minus_old_and_moves_cards():
     raised = {"_id": "demand:d1", "kind": "demand", "members": ["m1"],
               "branch_id": None, "unit_id": "u1", "month": MONTH,
-              "figures": domain.demand_figures({"status": "raised"})}
+              "figures": scoring.demand_figures({"status": "raised"})}
     resolved = dict(raised, members=["m2"], branch_id="b2",
-                    figures=domain.demand_figures({
+                    figures=scoring.demand_figures({
                         "status": "resolved", "on_time_resolution": True}))
     changes = CardChanges().replace(raised, resolved)
     # the unit keeps the demand: only the resolution is added
@@ -48,7 +48,7 @@ def test_a_changed_contribution_adds_new_minus_old_and_moves_cards():
 def test_an_excluded_rating_takes_its_figures_away():
     rating = {"_id": "rating:r1", "kind": "rating", "members": ["m1"],
               "branch_id": "b1", "unit_id": "u1", "month": MONTH,
-              "excluded": False, "figures": domain.rating_figures(1)}
+              "excluded": False, "figures": scoring.rating_figures(1)}
     changes = CardChanges().replace(rating, dict(rating, excluded=True))
     assert changes.sums[("member", "m1", MONTH)] == {
         "rating_count": -1, "rating_sum": -1, "good_count": 0,

@@ -8,18 +8,22 @@ import pytest
 from marshmallow import ValidationError
 from openpyxl import load_workbook
 
-from services.assessment import domain, reports, schemas
+from services.assessment.ranking import domain as ranking
+from services.assessment.scoring import schemes
+from services.assessment.scoring import domain as scoring
+from services.assessment import schemas
+from services.assessment.reports import domain as reports
 
 
 def board(subject_type="unit"):
-    scheme = dict(domain.default_scheme(), version=3)
-    sums = {k: 0 for k in domain.SUMS}
+    scheme = dict(schemes.default_scheme(), version=3)
+    sums = {k: 0 for k in scoring.SUMS}
     sums.update(activity_count=4, rating_count=2, rating_sum=9,
                 good_count=2, meeting_attended=3, meeting_expected=3)
-    cards = [dict(domain.scorecard(sums, scheme), subject_id="u1"),
-             dict(domain.scorecard({k: 0 for k in domain.SUMS}, scheme),
+    cards = [dict(scoring.scorecard(sums, scheme), subject_id="u1"),
+             dict(scoring.scorecard({k: 0 for k in scoring.SUMS}, scheme),
                   subject_id="u2")]
-    graded = domain.apply_quotas(domain.rank(cards), scheme["bands"],
+    graded = ranking.apply_quotas(ranking.rank(cards), scheme["bands"],
                                  scheme["quotas"])
     names = {"u1": "市发改委", "u2": "市商务局"}
     return {"period": "2026-11", "subject_type": subject_type,
@@ -94,14 +98,14 @@ def test_charts_render_png_and_svg_with_chinese_text():
 
 
 def test_scheme_schema_reads_grade_criteria_and_defaults():
-    body = {key: value for key, value in domain.default_scheme().items()
+    body = {key: value for key, value in schemes.default_scheme().items()
             if key not in ("three_rates", "ladder")}
     loaded = schemas.SchemeCreateSchema().load(body)
     assert loaded["three_rates"] == {"response": 30, "resolution": 35,
                                      "satisfaction": 35}
     model = loaded["ladder"][-1]["criteria"]
     assert {"measure": "grade", "in": ["优秀"]} in model
-    assert domain.validate_scheme(loaded) == []
+    assert schemes.validate_scheme(loaded) == []
     with pytest.raises(ValidationError) as caught:
         schemas.SchemeCreateSchema().load(dict(body, groups={
             "culture": {"weight": 100, "indicators": []}}))

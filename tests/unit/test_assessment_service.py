@@ -37,9 +37,9 @@ def test_high_volume_consumers_apply_batches_keyed_on_event_ids():
         "indicator": "investment_signed", "value": 3.5 + i},
         source="activity") for i in range(3)]
     uow = mock.Mock()
-    with mock.patch("services.assessment.repository.apply_kpis",
+    with mock.patch("services.assessment.scoring.steps.apply_kpis",
                     return_value=None) as apply, \
-            mock.patch("services.assessment.repository.apply_changes"):
+            mock.patch("services.assessment.scoring.steps.apply_changes"):
         worker.on_kpi_recorded(kpis)
         (fn, batch), _ = worker.store.transaction_batch.call_args
         assert [e["event_id"] for e in batch] == [
@@ -106,9 +106,9 @@ def test_party_activity_month_is_local_time():
         "unit_id": "u1", "occurred_at": "2026-10-31T17:30:00+00:00",
         "attendees": ["m1"], "expected": ["m1", "m2"]}, source="activity")
     uow = mock.Mock()
-    with mock.patch("services.assessment.repository.add_party_activities",
+    with mock.patch("services.assessment.scoring.steps.add_party_activities",
                     return_value=None) as add, \
-            mock.patch("services.assessment.repository.apply_changes"):
+            mock.patch("services.assessment.scoring.steps.apply_changes"):
         worker.on_party_activity_logged([envelope])
         (apply, _), _ = worker.store.transaction_batch.call_args
         apply(uow, [envelope])

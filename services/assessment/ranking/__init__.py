@@ -1,0 +1,2 @@
+"""Rankings (排名): ranked and graded boards, the three rates, published
+rankings."""

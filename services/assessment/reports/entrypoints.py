@@ -1,0 +1,75 @@
+"""Entrypoints of the results that are used (考核结果运用): exports and
+charts, as a mixin of the assessment service."""
+
+from marshmallow import ValidationError
+from werkzeug.wrappers import Response
+
+from sifuwu.web import http
+from services.assessment import schemas
+from services.assessment.domain import SUBJECT_TYPES, period_kind
+from services.assessment.entrypoints import AssessmentEntrypoints
+from services.assessment.ranking.entrypoints import board_of
+from services.assessment.ranking.steps import three_rates
+from services.assessment.reports import domain, steps
+from services.assessment.reports.repository import ReportsRepository
+
+CHART_TYPES = {"png": "image/png", "svg": "image/svg+xml"}
+XLSX_TYPE = ("application/vnd.openxmlformats-officedocument."
+             "spreadsheetml.sheet")
+# Rankings of units and branches are public (the board); members' are not.
+PUBLIC_CHART_SUBJECTS = ("unit", "branch", "three_rates")
+
+
+class ReportEntrypoints(AssessmentEntrypoints):
+    """CSV and XLSX exports, ranking and trend charts."""
+
+    @http("GET", "/api/v1/exports/<period>.csv")
+    def export_csv(self, request, period):
+        self._staff(request)
+        schemas.period_arg(period)
+        subject_type = request.args.get("subject_type")
+        types = [schemas.subject_type_arg(subject_type)] if subject_type \
+            else list(SUBJECT_TYPES)
+        boards = steps.boards(self._reads(ReportsRepository), period, types)
+        return Response(domain.export_csv(boards),
+                        mimetype="text/csv", headers={
+                            "Content-Disposition":
+                                f'attachment; filename="assessment-{period}.csv"'})
+
+    @http("GET", "/api/v1/exports/<period>.xlsx")
+    def export_xlsx(self, request, period):
+        self._staff(request)
+        schemas.period_arg(period)
+        reports = self._reads(ReportsRepository)
+        boards = steps.boards(reports, period)
+        rates = (three_rates(reports.scoring, period)
+                 if period_kind(period) == "month" else None)
+        reviews = steps.secretary_reviews(reports, period, boards)
+        return Response(domain.export_xlsx(boards, rates, reviews),
+                        mimetype=XLSX_TYPE, headers={
+                            "Content-Disposition":
+                                f'attachment; filename="assessment-{period}.xlsx"'})
+
+    @http("GET", "/api/v1/charts/rankings/<period>.<any(png, svg):fmt>")
+    def ranking_chart(self, request, period, fmt):
+        schemas.period_arg(period)
+        subject_type = request.args.get("subject_type", "unit")
+        if subject_type not in PUBLIC_CHART_SUBJECTS:
+            self._staff(request)
+        board = board_of(self._reads(ReportsRepository).scoring, period,
+                         subject_type)
+        return Response(domain.ranking_chart(board, fmt),
+                        mimetype=CHART_TYPES[fmt])
+
+    @http("GET", "/api/v1/charts/trend/<subject_type>/<subject_id>.<any(png, svg):fmt>")
+    def trend_chart(self, request, subject_type, subject_id, fmt):
+        schemas.subject_type_arg(subject_type)
+        if subject_type not in PUBLIC_CHART_SUBJECTS:
+            self._staff(request)
+        year = request.args.get("year") or self._month(self.clock())[:4]
+        if period_kind(year) != "year":
+            raise ValidationError({"year": ["年份格式应为 YYYY"]})
+        name, series = steps.trend(self._reads(ReportsRepository),
+                                   subject_type, subject_id, year)
+        return Response(domain.trend_chart(name, series, fmt),
+                        mimetype=CHART_TYPES[fmt])
