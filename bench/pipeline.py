@@ -42,7 +42,9 @@ from pymongo import MongoClient  # noqa: E402
 from bench import floor  # noqa: E402
 from bench.common import infra, percentile, wait_until  # noqa: E402
 from services.activity.client import post_batch  # noqa: E402
-from services.assessment import domain  # noqa: E402
+from services.assessment.ranking import domain as ranking  # noqa: E402
+from services.assessment.scoring import domain as scoring  # noqa: E402
+from services.assessment.scoring import schemes  # noqa: E402
 from sifuwu import events as ev  # noqa: E402
 from sifuwu import wiring  # noqa: E402
 from tooling.stack import INGEST_DEMO_USER  # noqa: E402
@@ -511,32 +513,32 @@ def cpu_seconds(stack, names=("store", "feedback", "assessment")):
 def ranking_time(members, repeats=3):
     """The ranking of ``members`` scored cards, in memory, as the ranking
     API does it once the cards are read (``repository.ranking_entries``:
-    ``domain.rank_order`` + ``domain.quota_grades``, columns, the cards
+    ``ranking.rank_order`` + ``ranking.quota_grades``, columns, the cards
     only read), and, for reference, ranking and grading the cards in place
-    (``domain.rank`` + ``domain.apply_quotas``, which write four fields
+    (``ranking.rank`` + ``ranking.apply_quotas``, which write four fields
     into each card). Best of ``repeats``, seconds: (columns, in place)."""
     rng = random.Random(7)
-    scheme = domain.default_scheme()
+    scheme = schemes.default_scheme()
     cards = []
     for i in range(members):
-        sums = {key: 0 for key in domain.SUMS}
+        sums = {key: 0 for key in scoring.SUMS}
         sums.update(activity_count=rng.randrange(0, 12),
                     rating_count=rng.randrange(0, 8),
                     meeting_expected=12,
                     meeting_attended=rng.randrange(6, 13))
         sums["rating_sum"] = sums["rating_count"] * rng.randrange(3, 6)
-        cards.append(dict(domain.scorecard(sums, scheme),
+        cards.append(dict(scoring.scorecard(sums, scheme),
                           subject_type="member", subject_id=f"m{i}"))
     quotas = scheme.get("quotas") or {}
 
     def columns():
-        order = domain.rank_order(cards)
-        grades = domain.quota_grades(order.totals, order.ranks,
+        order = ranking.rank_order(cards)
+        grades = ranking.quota_grades(order.totals, order.ranks,
                                      scheme["bands"], quotas)
         assert len(grades.grade) == len(order.order) == members
 
     def in_place():
-        domain.apply_quotas(domain.rank(cards), scheme["bands"], quotas)
+        ranking.apply_quotas(ranking.rank(cards), scheme["bands"], quotas)
 
     return tuple(min(_seconds(work) for _ in range(repeats))
                  for work in (columns, in_place))

@@ -8,7 +8,11 @@ through the same scoring and chart code the assessment service serves
 import pathlib
 import random
 
-from services.assessment import domain, reports
+from services.assessment.domain import months_of
+from services.assessment.ranking import domain as ranking
+from services.assessment.reports import domain as reports
+from services.assessment.scoring import domain as scoring
+from services.assessment.scoring import schemes
 
 HERE = pathlib.Path(__file__).parent
 UNITS = ["市发改委", "市商务局", "市住建局", "市人社局", "市民政局",
@@ -40,20 +44,20 @@ def sample_sums(rng):
 
 def main():
     rng = random.Random(2026)
-    scheme = dict(domain.default_scheme(), version=1)
+    scheme = dict(schemes.default_scheme(), version=1)
     cards = []
     for i, name in enumerate(UNITS):
-        card = domain.scorecard(sample_sums(rng), scheme)
+        card = scoring.scorecard(sample_sums(rng), scheme)
         cards.append(dict(card, subject_id=f"u{i}", name=name))
-    graded = domain.apply_quotas(domain.rank(cards), scheme["bands"],
+    graded = ranking.apply_quotas(ranking.rank(cards), scheme["bands"],
                                  scheme["quotas"])
     board = {"period": "2026-11", "subject_type": "unit",
              "scheme_version": 1, "entries": graded}
     (HERE / "ranking-units-2026-11.png").write_bytes(
         reports.ranking_chart(board, "png"))
     series = []
-    for month in domain.months_of("2026")[:11]:
-        series.append((month, domain.scorecard(sample_sums(rng), scheme)))
+    for month in months_of("2026")[:11]:
+        series.append((month, scoring.scorecard(sample_sums(rng), scheme)))
     series.append(("2026-12", None))
     (HERE / "trend-unit-2026.png").write_bytes(
         reports.trend_chart("市发改委", series, "png"))

@@ -1,5 +1,7 @@
 """Shared plumbing as plain functions and nameko worker_factory units."""
 
+from zoneinfo import ZoneInfo
+
 import pytest
 from marshmallow import ValidationError
 from nameko.testing.services import worker_factory
@@ -53,7 +55,8 @@ def test_describe_reasons():
 
 def test_month_is_local_time():
     # 2026-01-31T17:00Z is 2026-02-01 01:00 in Beijing
-    assert assessment_domain.month_of("2026-01-31T17:00:00+00:00") == "2026-02"
+    assert assessment_domain.month_of("2026-01-31T17:00:00+00:00",
+                                     ZoneInfo("Asia/Shanghai")) == "2026-02"
 
 
 def test_delivery_transitions_are_guarded():
