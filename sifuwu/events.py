@@ -29,7 +29,7 @@ RECTIFICATION_CLOSED = "rectification.closed"
 APPEAL_DECIDED = "appeal.decided"
 RECOMMENDATION_SUBMITTED = "recommendation.submitted"
 OBJECTION_FILED = "objection.filed"
-OBJECTION_ANSWERED = "objection.answered"
+OBJECTION_ANSWERED = "objection.answered"   # the answer on the board, to the objector
 
 SCORECARD_UPDATED = "scorecard.updated"
 RANKING_PUBLISHED = "ranking.published"
@@ -37,6 +37,8 @@ BRANCH_RUNG_CHANGED = "branch.rung_changed"
 SELECTION_PUBLISHED = "selection.published"
 PUBLICITY_OPENED = "publicity.opened"
 SELECTION_FINALISED = "selection.finalised"
+# the campaign's ruling on an objection (audit trail; removes the candidate)
+OBJECTION_DECIDED = "objection.decided"
 
 MESSAGE_DELIVERED = "message.delivered"
 

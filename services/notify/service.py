@@ -80,12 +80,10 @@ class NotifyService(ServiceBase):
     def on_selection_finalised(self, envelope):
         self._notify(envelope)
 
-    @consumes("assessment", ev.OBJECTION_ANSWERED)
-    def on_objection_answered(self, envelope):
-        self._notify(envelope)
-
     @consumes("feedback", ev.OBJECTION_ANSWERED)
     def on_objection_answered_by_feedback(self, envelope):
+        """The answer to an objection, whichever staff gave it: feedback
+        announces every answer, with the objector's contact."""
         self._notify(envelope)
 
     def _planning(self):

@@ -188,14 +188,17 @@ def test_objection_form_checks(feedback, config, mongo, web_url):
         "phone": OBJECTOR_PHONE}, timeout=5)
     assert filed.status_code == 201 and "phone" not in filed.json()
     answer = "经查阅会议记录，组织生活会均按期召开，异议不成立。"
-    publish(config, "assessment", ev.OBJECTION_ANSWERED, {
+    publish(config, "assessment", ev.OBJECTION_DECIDED, {
         "objection_id": filed.json()["id"], "campaign_id": campaign_id,
         "candidate_id": "b-202", "substantiated": False, "answer": answer})
     wait_for(lambda: answer in requests.get(f"{web_url}/publicity",
                                             timeout=5).text,
              what="the assessment's answer on the board")
     db = db_of(mongo, config)
-    assert not outbox(db, ev.OBJECTION_ANSWERED)  # not announced twice
+    # announced once, by feedback (the one publisher of objection.answered)
+    announced = [e for e in outbox(db, ev.OBJECTION_ANSWERED)
+                 if e["data"]["objection_id"] == filed.json()["id"]]
+    assert len(announced) == 1 and announced[0]["data"]["answer"] == answer
 
 
 def test_closed_publicity_takes_no_objection(feedback, config, mongo,

@@ -328,7 +328,7 @@ def test_whole_campaign(container_factory, service_config, web_url, mongo,
     answered = post(f"{api}/{cid}/objections/obj-1/answer", {
         "substantiated": True, "answer": "经核查，材料数据不实，取消其候选资格"})
     assert answered.status_code == 200, answered.text
-    assert tap.of(ev.OBJECTION_ANSWERED)[0]["data"]["substantiated"] is True
+    assert tap.of(ev.OBJECTION_DECIDED)[0]["data"]["substantiated"] is True
     feedback_event(service_config, ev.OBJECTION_ANSWERED, {
         "objection_id": "obj-2", "campaign_id": cid, "candidate_id": "m-li",
         "substantiated": False, "answer": "经核查，评选程序合规"})

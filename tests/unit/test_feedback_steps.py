@@ -338,15 +338,19 @@ def test_an_answer_is_given_once_and_shown_on_the_board(uow):
     assert board.board(uow, dt.date(2026, 12, 27)) == []  # over 30 days ago
 
 
-def test_an_answer_from_assessment_is_recorded_without_an_event(uow):
+def test_a_ruling_from_assessment_is_shown_and_announced_once(uow):
     publicity(uow, dt.date(2026, 11, 20), dt.date(2026, 11, 26))
     filed = uow.run(board.file_objection, OBJECTION, EVE, secret=SECRET,
                     today=dt.date(2026, 11, 20))
-    recorded = uow.run(board.record_answer_from_assessment, {
+    recorded = uow.run(board.record_decision, {
         "objection_id": filed["_id"], "substantiated": False,
-        "answer": "异议不成立。"}, EVE)
+        "answer": "异议不成立。"}, EVE, secret=SECRET)
     assert recorded["answered_by"] == "assessment"
-    assert uow.types() == [ev.OBJECTION_FILED]
-    assert uow.run(board.record_answer_from_assessment, {
+    # feedback is the one publisher of objection.answered, with the contact
+    assert uow.types() == [ev.OBJECTION_FILED, ev.OBJECTION_ANSWERED]
+    assert uow.emitted[-1]["data"]["objector"] is not None
+    # the same objection ruled again (or its own answer coming back): nothing
+    assert uow.run(board.record_decision, {
         "objection_id": filed["_id"], "substantiated": True,
-        "answer": "again"}, EVE) is None
+        "answer": "again"}, EVE, secret=SECRET) is None
+    assert uow.types() == [ev.OBJECTION_FILED, ev.OBJECTION_ANSWERED]

@@ -55,3 +55,13 @@ def test_queue_names_follow_nameko():
     pub, etype, con, meth = wiring.SUBSCRIPTIONS[0]
     assert queue.name == f"evt-{pub}-{etype}--{con}.{meth}"
     assert queue.durable and not queue.auto_delete
+
+
+def test_every_event_type_has_one_publisher():
+    """One owner per event type: a consumer never needs to tell two sources
+    of the same event apart, and no answer echoes back as its own event."""
+    publishers = {}
+    for publisher, event_type, _, _ in wiring.SUBSCRIPTIONS:
+        publishers.setdefault(event_type, set()).add(publisher)
+    shared = {t: sorted(p) for t, p in publishers.items() if len(p) > 1}
+    assert shared == {}

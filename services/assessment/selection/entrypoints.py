@@ -346,7 +346,7 @@ class SelectionEntrypoints:
             steps.answer_objection, campaign_id=data["campaign_id"],
             objection_id=data["objection_id"],
             substantiated=data["substantiated"], answer=data["answer"],
-            actor="feedback", now=self.clock(), emit=False,
+            actor="feedback", now=self.clock(), from_board=True,
             candidate_id=data["candidate_id"]),
             consumed=envelope)
 
@@ -364,8 +364,8 @@ class SelectionEntrypoints:
         result = self._selection_run(functools.partial(
             steps.answer_objection, campaign_id=campaign_id,
             objection_id=objection_id, substantiated=body["substantiated"],
-            answer=body["answer"], actor=actor, now=self.clock(),
-            emit=True), correlation_id=campaign_id)
+            answer=body["answer"], actor=actor, now=self.clock()),
+            correlation_id=campaign_id)
         return json_response(result)
 
     @http("POST", PREFIX + "/<campaign_id>/finalise")

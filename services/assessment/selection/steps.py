@@ -377,8 +377,11 @@ def file_objection(uow, data, now):
 
 
 def answer_objection(uow, campaign_id, objection_id, substantiated, answer,
-                     actor, now, emit, candidate_id=None):
-    """异议答复; a substantiated objection removes the candidate."""
+                     actor, now, from_board=False, candidate_id=None):
+    """异议答复; a substantiated objection removes the candidate. The ruling is
+    announced as ``objection.decided`` (feedback shows it on the board and
+    announces the answer). ``from_board``: the answer given on feedback's
+    board (``objection.answered``), which may be this ruling coming back."""
     campaign = _campaign(uow, campaign_id)
     domain.require_status(campaign, domain.PUBLICITY, action="答复异议")
     col = uow.col(repo.OBJECTIONS)
@@ -398,7 +401,7 @@ def answer_objection(uow, campaign_id, objection_id, substantiated, answer,
                     {"objection_id": objection_id,
                      "candidate_id": candidate_id, "reason": None}, now)
     if objection["status"] == "answered":
-        if not emit and objection["substantiated"] == substantiated:
+        if from_board and objection["substantiated"] == substantiated:
             return None  # the same answer again: nothing to do
         raise Conflict("该异议已答复", code="already_answered")
     col.update_one({"_id": objection_id}, {"$set": {
@@ -413,8 +416,7 @@ def answer_objection(uow, campaign_id, objection_id, substantiated, answer,
             "substantiated": substantiated, "answer": answer}
     repo.record(uow, campaign, audit.OBJECTION_ANSWERED,
                 dict(data, by=actor), now, changes={"removed": removed})
-    if emit:
-        uow.emit(ev.OBJECTION_ANSWERED, data, correlation_id=campaign_id)
+    uow.emit(ev.OBJECTION_DECIDED, data, correlation_id=campaign_id)
     return data
 
 

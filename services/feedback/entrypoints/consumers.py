@@ -75,10 +75,12 @@ class ConsumerEntrypoints(FeedbackWeb):
                                     now=self.clock()),
                   consumed=envelope)
 
-    @consumes("assessment", ev.OBJECTION_ANSWERED)
-    def on_objection_answered(self, envelope):
-        """Answers may also be given in assessment; the board shows them."""
+    @consumes("assessment", ev.OBJECTION_DECIDED)
+    def on_objection_decided(self, envelope):
+        """A ruling given in assessment: the board shows it and announces the
+        answer (``objection.answered``) like one given here."""
         data = schemas.ObjectionAnsweredSchema().load(envelope["data"])
-        self._run(functools.partial(board.record_answer_from_assessment,
-                                    data=data, now=self.clock()),
+        self._run(functools.partial(board.record_decision, data=data,
+                                    now=self.clock(),
+                                    secret=self.settings.secret),
                   consumed=envelope)

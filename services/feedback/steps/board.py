@@ -81,7 +81,7 @@ def file_objection(uow, data, now, *, secret, today):
 def answer_objection(uow, objection_id, substantiated, answer, now, *, by,
                      secret=None):
     """Staff answer an objection once; the answer is announced (notify
-    sends it to the objector)."""
+    sends it to the objector, assessment records the ruling)."""
     objection = uow.repo.answer_objection(
         objection_id, domain.OBJECTION_FILED, {
             "status": domain.OBJECTION_ANSWERED,
@@ -91,8 +91,14 @@ def answer_objection(uow, objection_id, substantiated, answer, now, *, by,
         if uow.repo.objection(objection_id) is None:
             raise NotFound("未找到该异议")
         raise Conflict("该异议已答复", code="already_answered")
+    _announce(uow, objection, substantiated, answer, secret)
+    return objection
+
+
+def _announce(uow, objection, substantiated, answer, secret):
+    """``objection.answered``: feedback is its one publisher."""
     uow.emit(ev.OBJECTION_ANSWERED, {
-        "objection_id": objection_id,
+        "objection_id": objection["_id"],
         "campaign_id": objection["campaign_id"],
         "candidate_id": objection["candidate_id"],
         "substantiated": substantiated,
@@ -101,18 +107,22 @@ def answer_objection(uow, objection_id, substantiated, answer, now, *, by,
         "objector": (domain.objector_contact(objection, secret)
                      if secret else None),
     }, correlation_id=objection["campaign_id"])
-    return objection
 
 
-def record_answer_from_assessment(uow, data, now):
-    """An answer given by assessment's staff: shown on the board too (no
-    event: assessment already announced it)."""
-    return uow.repo.answer_objection(
+def record_decision(uow, data, now, secret=None):
+    """A ruling given by assessment's staff (``objection.decided``): shown on
+    the board and announced as the answer. An objection already answered here
+    (the ruling came from this answer) or unknown here changes nothing."""
+    objection = uow.repo.answer_objection(
         data["objection_id"], domain.OBJECTION_FILED, {
             "status": domain.OBJECTION_ANSWERED,
             "substantiated": data["substantiated"],
             "answer": data["answer"], "answered_by": "assessment",
             "answered_at": now})
+    if objection is not None:
+        _announce(uow, objection, data["substantiated"], data["answer"],
+                  secret)
+    return objection
 
 
 def list_objections(uow, filters):
