@@ -9,9 +9,10 @@ import pytest
 from marshmallow import ValidationError
 from nameko.testing.services import worker_factory
 
-from services.activity import repository
+from services.activity.demands import steps as demand_steps
 from services.activity.examples import example_envelope
-from services.activity.ingest import Rejected, broker_users, decode
+from services.activity.ingest.consumer import broker_users
+from services.activity.ingest.domain import Rejected, decode
 from services.activity.service import ActivityService
 from sifuwu.errors import Forbidden
 
@@ -72,11 +73,11 @@ def test_sweeper_uses_the_injected_clock(monkeypatch):
                             config={"SIFUWU_SECRET": "s"})
     seen = {}
 
-    def due(db, when, limit=200):
+    def due(repo, when, limit=200):
         seen["now"] = when
         return ["d1", "d2"]
 
-    monkeypatch.setattr(repository, "demands_due", due)
+    monkeypatch.setattr(demand_steps, "demands_due", due)
     worker.store.transaction.side_effect = [[{"level": 1}], [{"level": 1},
                                                              {"level": 2}]]
     assert worker.sweep_overdue() == 3
