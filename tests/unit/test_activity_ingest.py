@@ -83,3 +83,25 @@ def test_sweeper_uses_the_injected_clock(monkeypatch):
     assert worker.sweep_overdue() == 3
     assert seen["now"] == now
     assert worker.store.transaction.call_count == 2
+
+
+def test_the_sweep_interval_is_read_when_the_container_sets_up(monkeypatch):
+    """Not at import: the timer reads SIFUWU_SWEEP_INTERVAL from nameko's
+    config (then the environment, then 30 s) when its container sets up."""
+    from nameko.containers import ServiceContainer
+
+    from services.activity.demands.entrypoints import SettingTimer
+
+    def interval(config):
+        container = ServiceContainer(ActivityService, config)
+        timer = next(ext for ext in container.entrypoints
+                     if isinstance(ext, SettingTimer))
+        assert timer.method_name == "sweep_overdue"
+        timer.setup()
+        return timer.interval
+
+    monkeypatch.delenv("SIFUWU_SWEEP_INTERVAL", raising=False)
+    assert interval({}) == 30.0
+    assert interval({"SIFUWU_SWEEP_INTERVAL": "0.5"}) == 0.5
+    monkeypatch.setenv("SIFUWU_SWEEP_INTERVAL", "7")
+    assert interval({}) == 7.0
