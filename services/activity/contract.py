@@ -16,7 +16,8 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 
 from sifuwu import __version__, wiring
 from sifuwu import events as ev
-from services.activity import domain, schemas
+from services.activity import schemas
+from services.activity.demands import domain
 from services.activity.examples import example_envelope
 
 ROOT = Path(__file__).resolve().parents[2]

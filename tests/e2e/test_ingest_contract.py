@@ -10,7 +10,7 @@ from kombu import Connection
 
 from services.activity.client import post_event, publish_event
 from services.activity.examples import example_envelope
-from services.activity.ingest import rejected_queue
+from services.activity.ingest.consumer import rejected_queue
 from sifuwu import wiring
 from tooling.story import poll
 

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from kombu import Connection, Exchange
 
 from services.activity.examples import example_envelope
-from services.activity.ingest import rejected_queue
+from services.activity.ingest.consumer import rejected_queue
 from sifuwu import wiring
 from tooling.stack import INGEST_DEMO_USER, SERVICE_CLASSES
 from sifuwu.wiring import SERVICES

@@ -17,10 +17,12 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from kombu import Connection, Exchange
 
-from services.activity import service as activity_service
+from services.activity.ingest import entrypoints as ingest_entrypoints
 from services.activity.client import post_batch, post_event
 from services.activity.examples import example_data
-from services.activity.ingest import declare_ingest_topology, rejected_queue
+from services.activity.ingest.consumer import (
+    declare_ingest_topology, rejected_queue,
+)
 from services.activity.service import ActivityService
 from sifuwu import events as ev
 from sifuwu import wiring
@@ -234,7 +236,7 @@ def test_http_batches_match_one_by_one(start, mongo, monkeypatch,
     items, cuts = stream()
     expected_answers, expected = one_by_one(start, mongo, items)
 
-    monkeypatch.setattr(activity_service, "TRANSACTION_SIZE",
+    monkeypatch.setattr(ingest_entrypoints, "TRANSACTION_SIZE",
                         transaction_size)
     container, config = start()
     container.start()

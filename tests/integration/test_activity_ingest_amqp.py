@@ -12,7 +12,7 @@ from kombu import Connection
 
 from services.activity.client import publish_event
 from services.activity.examples import example_envelope
-from services.activity.ingest import rejected_queue
+from services.activity.ingest.consumer import rejected_queue
 from services.activity.service import ActivityService
 from sifuwu import events as ev
 from sifuwu import wiring

@@ -7,7 +7,11 @@ import uuid
 import pytest
 import requests
 
-from services.activity import repository
+from services.activity.activities import repository as activities
+from services.activity.demands import repository as demands
+from services.activity.directory.repository import MEMBERS
+from services.activity.storage import plan_query
+from sifuwu import events as ev
 from services.activity.client import post_batch
 from services.activity.examples import example_envelope
 from services.activity.service import ActivityService
@@ -204,13 +208,13 @@ def test_every_query_path_uses_an_index(world):
     """Every filter, alone, with the period, and combined, reaches the store
     as an index scan (the store's own plan says so)."""
     db = world["db"]
-    now = repository.ev.utcnow()
+    now = ev.utcnow()
     period = {"since": now, "until": now}
     cases = (
-        (repository.ACTIVITIES, repository.activity_filter, "occurred_at",
-         repository.ACTIVITY_FILTERS, repository.ACTIVITY_PRIORITY),
-        (repository.DEMANDS, repository.demand_filter, "raised_at",
-         repository.DEMAND_FILTERS, repository.DEMAND_PRIORITY))
+        (activities.ACTIVITIES, activities.activity_filter, "occurred_at",
+         activities.ACTIVITY_FILTERS, activities.ACTIVITY_PRIORITY),
+        (demands.DEMANDS, demands.demand_filter, "raised_at",
+         demands.DEMAND_FILTERS, demands.DEMAND_PRIORITY))
     for collection, to_filter, order, names, priority in cases:
         queries = [period, {"since": now}]
         for name in names:
@@ -219,14 +223,14 @@ def test_every_query_path_uses_an_index(world):
         everything = {n: True if n == "overdue" else "x" for n in names}
         queries += [everything, dict(everything, **period)]
         for query in queries:
-            store, _ = repository.plan_query(to_filter(query), priority, order)
+            store, _ = plan_query(to_filter(query), priority, order)
             stages = winning(db[collection], store, order)
             assert "IXSCAN" in stages and "COLLSCAN" not in stages, (
                 collection, query, stages)
     for collection, store in (
-            (repository.DEMANDS, {"next_escalation_at": {"$lte": now}}),
-            (repository.ACTIVITIES, {"member_id": "m", "member_linked": False}),
-            (repository.MEMBERS, {"unit_id": "u1"}),
-            (repository.MEMBERS, {"branch_id": "b1"}),
-            (repository.PENDING_UPDATES, {"demand_id": "d"})):
+            (demands.DEMANDS, {"next_escalation_at": {"$lte": now}}),
+            (activities.ACTIVITIES, {"member_id": "m", "member_linked": False}),
+            (MEMBERS, {"unit_id": "u1"}),
+            (MEMBERS, {"branch_id": "b1"}),
+            (demands.PENDING_UPDATES, {"demand_id": "d"})):
         assert "IXSCAN" in winning(db[collection], store), (collection, store)

@@ -13,6 +13,7 @@ import yaml
 from services.activity import contract, schemas
 from services.activity.examples import example_envelope
 from services.activity.service import ActivityService
+from sifuwu.service import ServiceBase
 from sifuwu import events as ev
 from sifuwu import wiring
 from sifuwu.web import HttpEntrypoint
@@ -71,7 +72,11 @@ def service_routes():
     """The activity service's own routes and /health (other shared
     operational routes are documented in docs/operations.md)."""
     routes = {("get", "/health")}
-    for name, method in vars(ActivityService).items():
+    # the service's own classes (its entrypoint mixins), not ServiceBase's
+    own = [cls for cls in ActivityService.__mro__
+           if cls not in ServiceBase.__mro__]
+    methods = [method for cls in own for method in vars(cls).values()]
+    for method in methods:
         for entrypoint in getattr(method, "nameko_entrypoints", ()):
             if isinstance(entrypoint, HttpEntrypoint):
                 path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", entrypoint.url)

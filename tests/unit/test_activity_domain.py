@@ -8,7 +8,16 @@ import itertools
 
 import pytest
 
-from services.activity import domain, repository, schemas
+from services.activity import repository, schemas
+from services.activity.activities.repository import (
+    ACTIVITIES, ACTIVITY_FILTERS, activity_filter,
+)
+from services.activity.campaigns import domain as campaign_domain
+from services.activity.demands import domain
+from services.activity.demands.repository import (
+    DEMAND_FILTERS, DEMANDS, PENDING_UPDATES, demand_filter,
+)
+from services.activity.directory.repository import MEMBERS
 from sifuwu.workdays import CALENDAR
 from sifuwu.workdays import WorkCalendar as WorkdayCalendar
 
@@ -105,14 +114,14 @@ def test_escalation_goes_level_by_level_in_working_days():
     assert later[1]["due_at"] == at("2026-10-10T23:59:59+08:00")
     d["escalations"] += later
     assert domain.next_escalation(d, CALENDAR, TZ) is None
-    event = domain.overdue_event_data(d, later[1], "m-lead")
+    event = domain.overdue_event_data(d, later[1], "m-lead", tz=TZ)
     assert event == {"demand_id": "d1", "owner_unit_id": "u1", "level": 3,
                      "level_label": "市直机关工委督查室",
                      "deadline_kind": "respond",
                      "deadline": "2026-10-08T23:59:59+08:00",
                      "unit_leader_member_id": "m-lead"}
     assert "unit_leader_member_id" not in domain.overdue_event_data(
-        d, first[0], "m-lead")
+        d, first[0], "m-lead", tz=TZ)
 
 
 def test_responding_switches_to_the_resolve_deadline():
@@ -154,7 +163,7 @@ def test_the_whole_story_of_a_demand():
     for action in ("respond", "progress", "resolve", "reopen", "progress",
                    "resolve", "confirm"):
         d = domain.apply_action(d, action, now=step, by="s", calendar=CALENDAR,
-                                tz_name=TZ)
+                                tz=TZ)
         step += dt.timedelta(days=1)
     assert d["status"] == domain.CONFIRMED
     assert d["reopened_count"] == 1
@@ -191,8 +200,9 @@ def test_a_transfer_needs_a_reason_and_is_recorded():
 def test_resolved_event_carries_the_raiser_only_when_given():
     d = domain.apply_action(demand("2026-11-20T09:00:00+08:00"), "respond",
                             now=at("2026-11-20T10:00:00+08:00"), by="s")
-    assert "raiser" not in domain.demand_event_data(d)
-    data = domain.demand_event_data(d, {"name": "王芳", "phone": "13700000003"})
+    assert "raiser" not in domain.demand_event_data(d, tz=TZ)
+    data = domain.demand_event_data(d, {"name": "王芳", "phone": "13700000003"},
+                                   tz=TZ)
     assert data["raiser"]["name"] == "王芳"
     assert data["deadlines"]["respond_by"] == "2026-11-23T23:59:59+08:00"
 
@@ -213,7 +223,8 @@ def test_campaign_progress_counts_members_meeting_the_target():
                   # 1 Dec 2026 01:00 in Beijing: after the campaign ended
                   dict(visit, member_ids=["m3"],
                        occurred_at=at("2026-11-30T17:00:00+00:00"))]
-    progress = domain.campaign_progress(campaign, members, activities)
+    progress = campaign_domain.campaign_progress(campaign, members, activities,
+                                                TZ)
     assert progress["activities"] == 3
     assert (progress["members"], progress["members_met"]) == (3, 2)
     assert progress["rate"] == round(2 / 3, 4)
@@ -231,21 +242,20 @@ def leading_keys(collection):
 
 
 def test_every_staff_filter_has_an_index():
-    activity_keys = leading_keys(repository.ACTIVITIES)
-    for name in repository.ACTIVITY_FILTERS:
-        criteria = repository.activity_filter({name: "x"})
+    activity_keys = leading_keys(ACTIVITIES)
+    for name in ACTIVITY_FILTERS:
+        criteria = activity_filter({name: "x"})
         assert set(criteria) <= activity_keys, name
     assert "occurred_at" in activity_keys
-    demand_keys = leading_keys(repository.DEMANDS)
-    for name in repository.DEMAND_FILTERS:
+    demand_keys = leading_keys(DEMANDS)
+    for name in DEMAND_FILTERS:
         value = True if name == "overdue" else "x"
-        criteria = repository.demand_filter({name: value})
+        criteria = demand_filter({name: value})
         assert set(criteria) <= demand_keys, name
     assert {"raised_at", "next_escalation_at"} <= demand_keys
-    assert "demand_id" in leading_keys(repository.PENDING_UPDATES)
-    assert {"unit_id", "branch_id"} <= leading_keys(repository.MEMBERS)
+    assert "demand_id" in leading_keys(PENDING_UPDATES)
+    assert {"unit_id", "branch_id"} <= leading_keys(MEMBERS)
     # the query schema offers exactly these filters (plus period, paging)
     offered = set(schemas.QuerySchema().fields) - {"since", "until", "page",
                                                    "per_page"}
-    assert offered == set(repository.ACTIVITY_FILTERS) | set(
-        repository.DEMAND_FILTERS)
+    assert offered == set(ACTIVITY_FILTERS) | set(DEMAND_FILTERS)

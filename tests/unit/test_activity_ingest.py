@@ -9,9 +9,10 @@ import pytest
 from marshmallow import ValidationError
 from nameko.testing.services import worker_factory
 
-from services.activity import repository
+from services.activity.demands import steps as demand_steps
 from services.activity.examples import example_envelope
-from services.activity.ingest import Rejected, broker_users, decode
+from services.activity.ingest.consumer import broker_users
+from services.activity.ingest.domain import Rejected, decode
 from services.activity.service import ActivityService
 from sifuwu.errors import Forbidden
 
@@ -72,13 +73,35 @@ def test_sweeper_uses_the_injected_clock(monkeypatch):
                             config={"SIFUWU_SECRET": "s"})
     seen = {}
 
-    def due(db, when, limit=200):
+    def due(repo, when, limit=200):
         seen["now"] = when
         return ["d1", "d2"]
 
-    monkeypatch.setattr(repository, "demands_due", due)
+    monkeypatch.setattr(demand_steps, "demands_due", due)
     worker.store.transaction.side_effect = [[{"level": 1}], [{"level": 1},
                                                              {"level": 2}]]
     assert worker.sweep_overdue() == 3
     assert seen["now"] == now
     assert worker.store.transaction.call_count == 2
+
+
+def test_the_sweep_interval_is_read_when_the_container_sets_up(monkeypatch):
+    """Not at import: the timer reads SIFUWU_SWEEP_INTERVAL from nameko's
+    config (then the environment, then 30 s) when its container sets up."""
+    from nameko.containers import ServiceContainer
+
+    from services.activity.demands.entrypoints import SettingTimer
+
+    def interval(config):
+        container = ServiceContainer(ActivityService, config)
+        timer = next(ext for ext in container.entrypoints
+                     if isinstance(ext, SettingTimer))
+        assert timer.method_name == "sweep_overdue"
+        timer.setup()
+        return timer.interval
+
+    monkeypatch.delenv("SIFUWU_SWEEP_INTERVAL", raising=False)
+    assert interval({}) == 30.0
+    assert interval({"SIFUWU_SWEEP_INTERVAL": "0.5"}) == 0.5
+    monkeypatch.setenv("SIFUWU_SWEEP_INTERVAL", "7")
+    assert interval({}) == 7.0

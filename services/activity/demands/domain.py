@@ -1,38 +1,14 @@
-"""Rules of the four-services and Party-building log (no nameko here).
-
-Everything time-dependent takes ``now`` (an aware datetime) as an argument;
-the working-day calendar is passed in too, so rules are plain functions.
-"""
+"""Rules of demands (诉求), no nameko, no I/O: the statuses and the actions
+allowed from each (a table), deadlines in working days, escalation level by
+level, and what the events carry. Time comes in as ``now``, the calendar and
+the time zone as arguments."""
 
 import datetime as dt
-from zoneinfo import ZoneInfo
+import json
 
 from sifuwu.errors import Conflict, DomainError
-
-# 四服务: the four categories of service.
-CATEGORIES = ("enterprise", "project", "grassroots", "masses")
-CATEGORY_LABELS = {"enterprise": "服务企业", "project": "服务项目",
-                   "grassroots": "服务基层", "masses": "服务群众"}
-# 服务方式:走访, 调研, 协调会, 政策宣讲, 帮办代办, 其他
-KINDS = ("visit", "survey", "coordination", "briefing", "errand", "other")
-# 信息员, 调研员, 协调员, 服务员
-ROLES = ("informer", "researcher", "coordinator", "server")
-RECIPIENT_TYPES = ("enterprise", "project", "community", "citizen")
-
-# 党建活动: 三会一课, 主题党日, 学习
-PARTY_KINDS = ("three_meetings_one_lesson", "theme_day", "study")
-# 三会一课: 支部党员大会, 支部委员会, 党小组会, 党课
-PARTY_SESSIONS = ("general_meeting", "committee_meeting", "group_meeting",
-                  "party_lesson")
-# 党员的职务: 普通党员, 党支部书记, 支部委员, 单位领导
-MEMBER_ROLES = ("member", "branch_secretary", "branch_committee",
-                "unit_leader")
-
-# Activity records: a service activity or a Party-building activity.
-SERVICE = "service"
-PARTY = "party"
-
-# -- demands (诉求) --------------------------------------------------------
+from sifuwu.privacy import mask_name, mask_phone
+from services.activity.local_time import iso, zone
 
 RECEIVED = "received"        # 已受理
 RESPONDED = "responded"      # 已响应
@@ -54,16 +30,22 @@ TRANSITIONS = {
     "confirm": ((RESOLVED,), CONFIRMED),
     "reopen": ((RESOLVED,), REOPENED),
 }
+# 转办 hands an open demand to another unit; its status stays.
+TRANSFER_FROM = OPEN_STATUSES
 ACTIONS = tuple(TRANSITIONS) + ("transfer",)
+# action -> the statuses it is allowed from (the whole table, transfer too)
+ALLOWED_FROM = {**{action: allowed
+                   for action, (allowed, _) in TRANSITIONS.items()},
+                "transfer": TRANSFER_FROM}
 ACTION_FOR_STATUS = {target: action
                      for action, (_, target) in TRANSITIONS.items()}
 ACTION_LABELS = {"respond": "响应", "progress": "开始办理", "resolve": "办结",
                  "confirm": "确认解决", "reopen": "重新打开",
                  "transfer": "转办"}
 
-# Deadlines per demand category: (amount, "workdays" | "days"). Defaults from
-# the issue: respond within 1 working day, resolve within 7 days. A deadline
-# by calendar days that ends on a holiday moves to the next working day (as
+# Deadlines per demand category: (amount, "workdays" | "days"). Defaults:
+# respond within 1 working day, resolve within 7 days. A deadline by
+# calendar days that ends on a holiday moves to the next working day (as
 # 期间届满日为法定节假日的，以节假日后的第一个工作日为届满日).
 DEFAULT_DEADLINES = {"respond": (1, "workdays"), "resolve": (7, "days")}
 DEADLINE_TABLE = {
@@ -82,57 +64,9 @@ ESCALATION_LEVELS = {1: 0, 2: 1, 3: 2}
 LEVEL_LABELS = {1: "承办单位", 2: "单位领导", 3: "市直机关工委督查室"}
 
 
-# Times in events and answers are given in Beijing time (+08:00).
-LOCAL_TZ = ZoneInfo("Asia/Shanghai")
-
-
-def iso(value):
-    """ISO 8601 in local time, or None."""
-    return value.astimezone(LOCAL_TZ).isoformat() if value else None
-
-
-def activity_event_data(activity, phone=None):
-    """What ``activity.logged`` carries for the other services' own copies.
-
-    The recipient's phone travels only so that feedback can invite them."""
-    recipient = activity["recipient"]
-    return {
-        "activity_id": activity["_id"],
-        "category": activity["category"],
-        "kind": activity["kind"],
-        "roles": activity["roles"],
-        "member_id": activity["member_id"],
-        "member_name": activity.get("member_name"),
-        "participant_ids": [m for m in activity.get("member_ids", [])
-                            if m != activity["member_id"]],
-        "unit_id": activity.get("unit_id"),
-        "branch_id": activity.get("branch_id"),
-        "campaign_id": activity.get("campaign_id"),
-        "recipient": {"id": recipient.get("id"), "type": recipient["type"],
-                      "name": recipient["name"], "phone": phone},
-        "occurred_at": iso(activity["occurred_at"]),
-        "source": activity.get("source"),
-    }
-
-
-def party_event_data(activity):
-    """What ``party_activity.logged`` carries."""
-    return {
-        "activity_id": activity["_id"],
-        "kind": activity["kind"],
-        "session": activity.get("session"),
-        "title": activity.get("title"),
-        "branch_id": activity["branch_id"],
-        "unit_id": activity.get("unit_id"),
-        "occurred_at": iso(activity["occurred_at"]),
-        "attendees": list(activity.get("attendees", [])),
-        "expected": list(activity.get("expected", [])),
-        "source": activity.get("source"),
-    }
-
-
-def directory_event_data(kind, record_id, record):
-    return {"kind": kind, "id": record_id, "record": record}
+def allowed(status, action):
+    """Whether ``action`` is allowed on a demand in ``status``."""
+    return status in ALLOWED_FROM.get(action, ())
 
 
 # -- deadlines ---------------------------------------------------------------
@@ -156,6 +90,7 @@ def _end_of_day(day, tz):
 def deadline_after(start, amount, unit, calendar, tz):
     """The end of the day a period of ``amount`` ``unit`` ends, counted from
     the local date of ``start``."""
+    tz = zone(tz)
     local_day = start.astimezone(tz).date()
     if unit == "workdays":
         day = calendar.add_workdays(local_day, amount)
@@ -167,10 +102,9 @@ def deadline_after(start, amount, unit, calendar, tz):
     return _end_of_day(day, tz)
 
 
-def demand_deadlines(raised_at, category, calendar, tz_name,
-                     overrides=None):
+def demand_deadlines(raised_at, category, calendar, tz, overrides=None):
     """{respond_by, resolve_by} and a calendar note (or None)."""
-    tz = ZoneInfo(tz_name)
+    tz = zone(tz)
     rule = deadline_rules(category, overrides)
     respond_by = deadline_after(raised_at, *rule["respond"], calendar, tz)
     resolve_by = deadline_after(raised_at, *rule["resolve"], calendar, tz)
@@ -179,9 +113,9 @@ def demand_deadlines(raised_at, category, calendar, tz_name,
     return {"respond_by": respond_by, "resolve_by": resolve_by}, note
 
 
-def escalation_due(deadline, level, calendar, tz_name):
+def escalation_due(deadline, level, calendar, tz):
     """When escalation ``level`` falls due for a missed ``deadline``."""
-    tz = ZoneInfo(tz_name)
+    tz = zone(tz)
     steps = ESCALATION_LEVELS[level]
     if steps == 0:
         return deadline
@@ -200,7 +134,7 @@ def pending_deadline(demand):
     return None
 
 
-def next_escalation(demand, calendar, tz_name):
+def next_escalation(demand, calendar, tz):
     """(deadline kind, level, due at) of the next escalation, or None."""
     pending = pending_deadline(demand)
     if pending is None:
@@ -210,12 +144,11 @@ def next_escalation(demand, calendar, tz_name):
             if e["deadline_kind"] == kind and e["deadline"] == deadline}
     for level in sorted(ESCALATION_LEVELS):
         if level not in done:
-            return kind, level, escalation_due(deadline, level, calendar,
-                                               tz_name)
+            return kind, level, escalation_due(deadline, level, calendar, tz)
     return None
 
 
-def due_escalations(demand, now, calendar, tz_name):
+def due_escalations(demand, now, calendar, tz):
     """Every escalation due at ``now`` not yet raised, level by level.
 
     Returns a list of {deadline_kind, level, deadline, due_at}; the caller
@@ -223,7 +156,7 @@ def due_escalations(demand, now, calendar, tz_name):
     found = []
     probe = dict(demand, escalations=list(demand.get("escalations", [])))
     while True:
-        upcoming = next_escalation(probe, calendar, tz_name)
+        upcoming = next_escalation(probe, calendar, tz)
         if upcoming is None or upcoming[2] > now:
             break
         kind, level, due_at = upcoming
@@ -235,17 +168,69 @@ def due_escalations(demand, now, calendar, tz_name):
     return found
 
 
-def overdue_event_data(demand, step, unit_leader_member_id=None):
+def schedule(demand, calendar, tz):
+    """Refresh the sweeper's index field (``next_escalation_at``), the
+    overdue flag and the escalation level; returns the demand."""
+    upcoming = next_escalation(demand, calendar, tz)
+    demand["next_escalation_at"] = upcoming[2] if upcoming else None
+    pending = pending_deadline(demand)
+    current = [e["level"] for e in demand.get("escalations", [])
+               if pending and e["deadline_kind"] == pending[0]
+               and e["deadline"] == pending[1]]
+    demand["overdue"] = bool(current)
+    demand["escalation_level"] = max(current) if current else 0
+    return demand
+
+
+def overdue_event_data(demand, step, unit_leader_member_id=None, *, tz):
     """``demand.overdue``; from level 2 on it names the owner unit's leader
     (from the directory) when known, so notify can reach them."""
     data = {"demand_id": demand["_id"],
             "owner_unit_id": demand["owner_unit_id"],
             "level": step["level"], "level_label": LEVEL_LABELS[step["level"]],
             "deadline_kind": step["deadline_kind"],
-            "deadline": iso(step["deadline"])}
+            "deadline": iso(step["deadline"], tz)}
     if step["level"] >= 2:
         data["unit_leader_member_id"] = unit_leader_member_id
     return data
+
+
+# -- receiving a demand ----------------------------------------------------------
+
+
+def demand_exists():
+    return Conflict("该诉求编号已登记", code="demand_exists",
+                    fields={"data": {"demand_id": ["该诉求编号已登记"]}})
+
+
+def new_demand(data, *, source, now, deadlines, note, branch_id, sealer):
+    """The stored document of a demand just received: the receiving unit
+    owns it (首接负责); the raiser is sealed, and masked for staff."""
+    raiser = data.get("raiser")
+    return {
+        "_id": data["demand_id"], "source": source,
+        "category": data["category"], "title": data["title"],
+        "description": data.get("description", ""),
+        "channel": data.get("channel"),
+        "owner_unit_id": data["owner_unit_id"],
+        "received_by_unit_id": data["owner_unit_id"],
+        "member_id": data.get("member_id"), "branch_id": branch_id,
+        "activity_id": data.get("activity_id"),
+        "campaign_id": data.get("campaign_id"),
+        "raiser_enc": (sealer.seal(json.dumps(raiser, ensure_ascii=False))
+                       if raiser else None),
+        "raiser_masked": ({"name": mask_name(raiser["name"]),
+                           "phone": mask_phone(raiser.get("phone"))}
+                          if raiser else None),
+        "raised_at": data["raised_at"], "status": RECEIVED,
+        "previous_status": None, "deadlines": deadlines,
+        "calendar_note": note, "responded_at": None, "resolved_at": None,
+        "confirmed_at": None, "on_time_response": None,
+        "on_time_resolution": None, "escalations": [], "transfers": [],
+        "history": [{"action": "raise", "from": None, "to": RECEIVED,
+                     "at": data["raised_at"], "by": source, "note": None}],
+        "version": 1, "logged_at": now,
+    }
 
 
 # -- the demand status machine -------------------------------------------------
@@ -256,9 +241,10 @@ class IllegalTransition(Conflict):
 
 
 def apply_action(demand, action, *, now, by, note=None, reason=None,
-                 to_unit_id=None, calendar=None, tz_name=None,
-                 overrides=None):
+                 to_unit_id=None, calendar=None, tz=None, overrides=None):
     """Apply a staff or system action to a demand; returns the changed copy.
+    Reopening gives a fresh resolve period when ``calendar`` and ``tz`` are
+    given.
 
     Raises ``IllegalTransition`` (409, with the reason in zh-CN) when the
     action is not allowed from the current status."""
@@ -270,14 +256,14 @@ def apply_action(demand, action, *, now, by, note=None, reason=None,
                          to_unit_id=to_unit_id)
     if action not in TRANSITIONS:
         raise DomainError(f"未知操作: {action}", code="unknown_action")
-    allowed, target = TRANSITIONS[action]
-    if status not in allowed:
-        wanted = "、".join(STATUS_LABELS[s] for s in allowed)
+    allowed_from, target = TRANSITIONS[action]
+    if not allowed(status, action):
+        wanted = "、".join(STATUS_LABELS[s] for s in allowed_from)
         raise IllegalTransition(
             f"诉求当前状态为“{STATUS_LABELS[status]}”，不能{ACTION_LABELS[action]}"
             f"（仅限“{wanted}”状态）",
             fields={"status": status, "action": action,
-                    "allowed_from": list(allowed)})
+                    "allowed_from": list(allowed_from)})
     demand["previous_status"] = status
     demand["status"] = target
     if action == "respond":
@@ -296,7 +282,7 @@ def apply_action(demand, action, *, now, by, note=None, reason=None,
         demand["on_time_resolution"] = None
         if calendar is not None:
             fresh, note_ = demand_deadlines(now, demand["category"], calendar,
-                                            tz_name, overrides)
+                                            tz, overrides)
             demand["deadlines"] = dict(demand["deadlines"],
                                        resolve_by=fresh["resolve_by"])
             demand["calendar_note"] = note_ or demand.get("calendar_note")
@@ -308,7 +294,7 @@ def apply_action(demand, action, *, now, by, note=None, reason=None,
 
 def _transfer(demand, *, now, by, reason, to_unit_id):
     """转办: the owner hands the demand to another unit, with a reason."""
-    if demand["status"] not in OPEN_STATUSES:
+    if not allowed(demand["status"], "transfer"):
         raise IllegalTransition(
             f"诉求当前状态为“{STATUS_LABELS[demand['status']]}”，不能转办")
     if not reason or not reason.strip():
@@ -332,7 +318,14 @@ def _transfer(demand, *, now, by, reason, to_unit_id):
     return demand
 
 
-def demand_event_data(demand, raiser=None):
+def raiser_for_feedback(changed, action):
+    """Whether the raiser travels with this change: only when the demand
+    becomes resolved (feedback invites them to rate the outcome)."""
+    return changed["status"] == RESOLVED and action != "transfer" and \
+        bool(changed.get("raiser_enc"))
+
+
+def demand_event_data(demand, raiser=None, *, tz):
     """``demand.raised`` / ``demand.status_changed`` data. ``raiser`` (name,
     phone in clear) is passed only when the demand becomes resolved, so that
     feedback can invite the raiser to rate the outcome."""
@@ -348,11 +341,11 @@ def demand_event_data(demand, raiser=None):
         "campaign_id": demand.get("campaign_id"),
         "status": demand["status"],
         "previous_status": demand.get("previous_status"),
-        "raised_at": iso(demand["raised_at"]),
-        "deadlines": {"respond_by": iso(deadlines["respond_by"]),
-                      "resolve_by": iso(deadlines["resolve_by"])},
-        "responded_at": iso(demand.get("responded_at")),
-        "resolved_at": iso(demand.get("resolved_at")),
+        "raised_at": iso(demand["raised_at"], tz),
+        "deadlines": {"respond_by": iso(deadlines["respond_by"], tz),
+                      "resolve_by": iso(deadlines["resolve_by"], tz)},
+        "responded_at": iso(demand.get("responded_at"), tz),
+        "resolved_at": iso(demand.get("resolved_at"), tz),
         "on_time_response": demand.get("on_time_response"),
         "on_time_resolution": demand.get("on_time_resolution"),
     }
@@ -361,63 +354,12 @@ def demand_event_data(demand, raiser=None):
     return data
 
 
-# -- campaigns (主题活动) -------------------------------------------------------
-
-
-def campaign_progress(campaign, members, activities):
-    """Progress of a campaign against its per-member target.
-
-    ``members``: the members of the participating units ({_id, unit_id,
-    name}); ``activities``: the campaign's service activities ({member_ids,
-    category, kind, occurred_at}). A target {per_member, category?, kind?}
-    counts each member's matching activities within the campaign's period
-    (``starts_on``..``ends_on``, local dates, inclusive)."""
-    target = campaign.get("target") or {}
-    per_member = target.get("per_member") or 0
-
-    starts_on = campaign.get("starts_on")
-    ends_on = campaign.get("ends_on")
-
-    def in_period(activity):
-        when = activity.get("occurred_at")
-        if when is None or not (starts_on and ends_on):
-            return True
-        day = when.astimezone(LOCAL_TZ).date().isoformat()
-        return starts_on <= day <= ends_on
-
-    def counts(activity):
-        return ((not target.get("category")
-                 or activity.get("category") == target["category"])
-                and (not target.get("kind")
-                     or activity.get("kind") == target["kind"])
-                and in_period(activity))
-
-    tally = {}
-    matching = 0
-    for activity in activities:
-        if not counts(activity):
-            continue
-        matching += 1
-        for member_id in activity.get("member_ids", []):
-            tally[member_id] = tally.get(member_id, 0) + 1
-    units = {}
-    met_total = 0
-    for member in members:
-        done = tally.get(member["_id"], 0)
-        met = per_member > 0 and done >= per_member
-        met_total += met
-        unit = units.setdefault(member.get("unit_id"), {
-            "unit_id": member.get("unit_id"), "members": 0,
-            "members_met": 0, "activities": 0})
-        unit["members"] += 1
-        unit["members_met"] += met
-        unit["activities"] += done
-    return {
-        "campaign_id": campaign["_id"],
-        "target": target,
-        "activities": matching,
-        "members": len(members),
-        "members_met": met_total,
-        "rate": round(met_total / len(members), 4) if members else None,
-        "units": sorted(units.values(), key=lambda u: str(u["unit_id"])),
-    }
+def status_changed_data(changed, action, raiser, *, tz):
+    """``demand.status_changed``: the demand, the action, and for a
+    transfer who handed it to whom and why."""
+    data = demand_event_data(changed, raiser, tz=tz)
+    data["action"] = action
+    if action == "transfer":
+        data["transfer"] = {k: changed["transfers"][-1][k]
+                            for k in ("from_unit_id", "to_unit_id", "reason")}
+    return data

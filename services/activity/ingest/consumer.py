@@ -23,9 +23,7 @@ between greenthreads); it waits for the batch's worker, draining the
 connection meanwhile (heartbeats).
 """
 
-import json
 import logging
-import os
 import socket
 import time
 
@@ -33,27 +31,23 @@ import eventlet
 from eventlet.event import Event
 from kombu import Connection, Consumer, Exchange, Queue
 from kombu.pools import producers
-from marshmallow import ValidationError
 from nameko.extensions import Entrypoint
 
 from sifuwu import wiring
-from sifuwu.auth import parse_tokens
 from sifuwu.consumer import describe
-from sifuwu.settings import Settings
 from sifuwu.store import is_transient
-from sifuwu.web import reject_operators
+from services.activity.ingest import domain
+from services.activity.ingest.domain import Rejected, decode
+from services.activity.settings import ActivitySettings
 
 log = logging.getLogger(__name__)
 
-AMQP_USERS_KEY = "SIFUWU_INGEST_AMQP_USERS"
 RETRY_PAUSE = 1.0
 # A batch is applied when it has MAX_BATCH messages or its oldest message
 # has waited MAX_WAIT seconds.
 MAX_BATCH = 200
 MAX_WAIT = 0.05
 POLL = 0.1
-# Domain errors that mean "try again", not "this message is wrong".
-RETRYABLE = ("concurrent_update",)
 
 
 def ingest_exchange():
@@ -79,45 +73,11 @@ def declare_ingest_topology(connection):
 
 
 def broker_users(config):
-    """{broker user: source system}."""
-    settings = Settings.from_config(config)
-    users = {system: system
-             for system in parse_tokens(settings.ingest_tokens).values()}
-    spec = config.get(AMQP_USERS_KEY, os.environ.get(AMQP_USERS_KEY, ""))
-    for item in (spec or "").split(","):
-        user, sep, system = item.strip().partition("=")
-        if sep and user.strip() and system.strip():
-            users[user.strip()] = system.strip()
-    return users
-
-
-class Rejected(Exception):
-    """A message that must go to ``sifuwu.ingest.rejected``."""
-
-    def __init__(self, reason):
-        self.reason = reason
-        super().__init__(reason)
-
-
-def decode(message, users):
-    """(payload dict, source system) of a message, or ``Rejected``."""
-    user = message.properties.get("user_id")
-    if not user:
-        raise Rejected("unauthorized: 消息缺少 user_id 属性，无法识别来源系统")
-    system = users.get(user)
-    if system is None:
-        raise Rejected(f"unauthorized: 未登记的接入用户 {user}")
-    try:
-        payload = json.loads(message.body)
-    except (TypeError, ValueError, UnicodeDecodeError):
-        raise Rejected("invalid: 消息体不是有效的 UTF-8 JSON")
-    try:
-        reject_operators(payload)
-    except ValidationError as exc:
-        raise Rejected(describe(exc))
-    if not isinstance(payload, dict):
-        raise Rejected("invalid: 消息体须为 JSON 对象")
-    return payload, system
+    """{broker user: source system} from nameko's config (and the
+    environment): ``SIFUWU_INGEST_TOKENS`` and ``SIFUWU_INGEST_AMQP_USERS``."""
+    settings = ActivitySettings.from_config(config)
+    return domain.broker_users(settings.ingest_tokens,
+                               settings.ingest_amqp_users)
 
 
 class IngestConsumer(Entrypoint):
@@ -131,7 +91,7 @@ class IngestConsumer(Entrypoint):
         super().__init__(**kwargs)
 
     def setup(self):
-        self.settings = Settings.from_config(self.container.config)
+        self.settings = ActivitySettings.from_config(self.container.config)
         self.users = broker_users(self.container.config)
         self._running = False
         self._gt = None
@@ -259,7 +219,8 @@ class IngestConsumer(Entrypoint):
 
     @staticmethod
     def _retry(exc):
-        return is_transient(exc) or getattr(exc, "code", None) in RETRYABLE
+        return is_transient(exc) or \
+            getattr(exc, "code", None) in domain.RETRYABLE
 
     def _reject(self, message, reason):
         """Publish the message, intact, to the rejected queue with the

@@ -1,0 +1,42 @@
+"""Entrypoints of campaigns (主题活动) for staff, as a mixin of the activity
+service. Thin: load with a schema, run one step, dump."""
+
+from sifuwu.web import http, json_response, load_body
+from services.activity.campaigns import schemas, steps
+from services.activity.campaigns.repository import CampaignRepository
+from services.activity.web import EXPECTED, staff_identity
+
+
+class CampaignEntrypoints:
+    """主题活动 entrypoints; needs ``store``, ``clock`` and ``settings`` as
+    ``ActivityService`` provides them."""
+
+    @http("POST", "/api/v1/campaigns")
+    def create_campaign(self, request):
+        staff_identity(request, self.settings)
+        data = load_body(request, schemas.CampaignCreateSchema(),
+                         self.settings.max_body_bytes)
+        now = self.clock()
+        campaign = self.store.transaction(
+            lambda uow: steps.create_campaign(uow, data, now),
+            repository=CampaignRepository)
+        return json_response(schemas.CampaignSchema().dump(campaign),
+                             status=201)
+
+    @http("GET", "/api/v1/campaigns")
+    def list_campaigns(self, request):
+        staff_identity(request, self.settings)
+        return json_response({"items": schemas.CampaignSchema().dump(
+            steps.list_campaigns(CampaignRepository.reading(self.store.db)),
+            many=True)})
+
+    @http("GET", "/api/v1/campaigns/<campaign_id>",
+          expected_exceptions=EXPECTED)
+    def campaign_progress(self, request, campaign_id):
+        staff_identity(request, self.settings)
+        repo = CampaignRepository.reading(self.store.db)
+        campaign = steps.get_campaign(repo, campaign_id)
+        body = schemas.CampaignSchema().dump(campaign)
+        body["progress"] = steps.campaign_progress(repo, campaign,
+                                                   self.settings.tz)
+        return json_response(body)

@@ -1,0 +1,85 @@
+"""Entrypoints of demands (诉求) for staff, and the overdue sweeper (督办), as
+a mixin of the activity service. Thin: load with a schema, run one step,
+dump."""
+
+from nameko.timer import Timer
+
+from sifuwu.errors import DomainError
+from sifuwu.web import http, json_response, load_body
+from services.activity.demands import domain, schemas, steps
+from services.activity.demands.repository import DemandRepository
+from services.activity.web import EXPECTED, page_body, query_args, staff_identity
+
+
+class SettingTimer(Timer):
+    """nameko's timer with its interval read from a setting when the
+    container sets up (``@setting_timer("sweep_interval")``), not when the
+    module is imported."""
+
+    def __init__(self, interval_setting, eager=False, **kwargs):
+        self.interval_setting = interval_setting
+        super().__init__(interval=None, eager=eager, **kwargs)
+
+    def setup(self):
+        settings = self.container.service_cls.settings_class.from_config(
+            self.container.config)
+        self.interval = getattr(settings, self.interval_setting)
+
+
+setting_timer = SettingTimer.decorator
+
+
+class DemandEntrypoints:
+    """诉求 entrypoints; needs ``store``, ``clock``, ``settings`` and
+    ``rules`` as ``ActivityService`` provides them."""
+
+    def _demand_schema(self):
+        return schemas.DemandSchema(tz=self.settings.tz)
+
+    @http("GET", "/api/v1/demands")
+    def list_demands(self, request):
+        staff_identity(request, self.settings)
+        page = steps.list_demands(DemandRepository.reading(self.store.db),
+                                  query_args(request))
+        return json_response(page_body(page, self._demand_schema()))
+
+    @http("GET", "/api/v1/demands/<demand_id>", expected_exceptions=EXPECTED)
+    def get_demand(self, request, demand_id):
+        staff_identity(request, self.settings)
+        return json_response(self._demand_schema().dump(steps.get_demand(
+            DemandRepository.reading(self.store.db), demand_id)))
+
+    @http("POST", "/api/v1/demands/<demand_id>/<action>",
+          expected_exceptions=EXPECTED)
+    def act_on_demand(self, request, demand_id, action):
+        staff = staff_identity(request, self.settings)
+        if action not in domain.ACTIONS:
+            raise DomainError(f"未知操作: {action}", code="unknown_action",
+                              status=404)
+        body = load_body(request, schemas.DemandActionSchema(),
+                         self.settings.max_body_bytes) \
+            if request.get_data() else schemas.DemandActionSchema().load({})
+        rules = self.rules
+        demand = self.store.transaction(
+            lambda uow: steps.act_on_demand(
+                uow, demand_id, action, by=f"staff:{staff}", at=self.clock(),
+                rules=rules, **body),
+            repository=DemandRepository)
+        return json_response(self._demand_schema().dump(demand))
+
+    @setting_timer("sweep_interval")
+    def sweep_overdue(self):
+        """督办: escalate demands past their deadlines, level by level."""
+        now = self.clock()
+        rules = self.rules
+        raised = 0
+        due = steps.demands_due(DemandRepository.reading(self.store.db), now)
+        for demand_id in due:
+            try:
+                raised += len(self.store.transaction(
+                    lambda uow, demand_id=demand_id: steps.escalate(
+                        uow, demand_id, now=now, rules=rules),
+                    repository=DemandRepository))
+            except DomainError:
+                continue  # changed meanwhile; the next sweep sees it
+        return raised

@@ -1,0 +1,83 @@
+"""Rules of the ingest contract, no nameko, no I/O: the receipt that makes a
+delivery count once, who sent an AMQP message and whether it is JSON, and the
+answer to one item of a batch."""
+
+import json
+
+from marshmallow import ValidationError
+
+from sifuwu.auth import parse_tokens
+from sifuwu.consumer import describe
+from sifuwu.web import reject_operators
+
+# Envelopes per HTTP batch request.
+BATCH_LIMIT = 1000
+# Domain errors that mean "try again", not "this message is wrong".
+RETRYABLE = ("concurrent_update",)
+
+
+def receipt_id(envelope):
+    return f"{envelope['source']}:{envelope['event_id']}"
+
+
+def receipt(envelope, via, now):
+    """The dedupe record of one ingested (source, event_id)."""
+    return {"_id": receipt_id(envelope), "source": envelope["source"],
+            "event_id": envelope["event_id"], "type": envelope["type"],
+            "via": via, "received_at": now,
+            "occurred_at": envelope["occurred_at"]}
+
+
+def batch_answer(status, value):
+    """The answer to one item of a batch, from its outcome."""
+    if status in ("accepted", "duplicate"):
+        return {"status": status, "result": value}
+    if isinstance(value, ValidationError):
+        return {"status": "rejected", "error": "validation_failed",
+                "message": "请求数据校验未通过", "fields": value.messages}
+    answer = {"status": "rejected", "error": value.code,
+              "message": value.message}
+    if value.fields:
+        answer["fields"] = value.fields
+    return answer
+
+
+def broker_users(ingest_tokens, amqp_users):
+    """{broker user: source system}: every system with an ingest token maps
+    to itself, ``amqp_users`` (``user=system,...``) adds the others."""
+    users = {system: system
+             for system in parse_tokens(ingest_tokens).values()}
+    for item in (amqp_users or "").split(","):
+        user, sep, system = item.strip().partition("=")
+        if sep and user.strip() and system.strip():
+            users[user.strip()] = system.strip()
+    return users
+
+
+class Rejected(Exception):
+    """A message that must go to ``sifuwu.ingest.rejected``."""
+
+    def __init__(self, reason):
+        self.reason = reason
+        super().__init__(reason)
+
+
+def decode(message, users):
+    """(payload dict, source system) of a message, or ``Rejected``."""
+    user = message.properties.get("user_id")
+    if not user:
+        raise Rejected("unauthorized: 消息缺少 user_id 属性，无法识别来源系统")
+    system = users.get(user)
+    if system is None:
+        raise Rejected(f"unauthorized: 未登记的接入用户 {user}")
+    try:
+        payload = json.loads(message.body)
+    except (TypeError, ValueError, UnicodeDecodeError):
+        raise Rejected("invalid: 消息体不是有效的 UTF-8 JSON")
+    try:
+        reject_operators(payload)
+    except ValidationError as exc:
+        raise Rejected(describe(exc))
+    if not isinstance(payload, dict):
+        raise Rejected("invalid: 消息体须为 JSON 对象")
+    return payload, system

@@ -1,0 +1,177 @@
+"""Entrypoints of the ingest contract, as a mixin of the activity service:
+HTTP (``/api/v1/events``, ``/api/v1/events:batch``) and AMQP (exchange
+``sifuwu.ingest``). Thin: load with the contract's schemas, run the ingest
+step in as few transactions as the outcomes allow, answer."""
+
+import functools
+import logging
+
+from marshmallow import ValidationError
+
+from sifuwu.auth import bearer_identity
+from sifuwu.errors import DomainError, Forbidden, PayloadTooLarge
+from sifuwu.store import Duplicate, is_transient
+from sifuwu.web import http, json_response, read_json
+from services.activity.ingest import domain, schemas, steps
+from services.activity.ingest.consumer import ingest_consumer
+from services.activity.repository import ActivityRepository
+from services.activity.web import EXPECTED
+
+log = logging.getLogger(__name__)
+
+# Envelopes of an HTTP batch applied per transaction.
+TRANSACTION_SIZE = 500
+
+
+def apply_one(store, envelope, *, via, now, rules):
+    """Apply one envelope in its own transaction: ("accepted", result),
+    ("duplicate", the earlier result), ("rejected", DomainError) or
+    ("failed", any other non-transient error). Transient errors raise."""
+    try:
+        result = store.transaction(
+            functools.partial(steps.ingest, envelope=envelope, via=via,
+                              now=now, rules=rules),
+            correlation_id=envelope.get("correlation_id"),
+            repository=ActivityRepository)
+    except Duplicate:
+        receipt = steps.get_receipt(
+            ActivityRepository.reading(store.db), envelope["source"],
+            envelope["event_id"]) or {}
+        return "duplicate", receipt.get("result")
+    except DomainError as exc:
+        return "rejected", exc
+    except Exception as exc:  # noqa: BLE001 - classified here
+        if is_transient(exc):
+            raise
+        return "failed", exc
+    return "accepted", result
+
+
+def apply_batch(store, envelopes, *, via, now, rules):
+    """Apply validated envelopes with the outcomes ``apply_one`` would give
+    them one after the other, in as few transactions as possible.
+
+    The batch is one transaction (``steps.ingest_many``). An envelope
+    refused after it wrote aborts it: that envelope gets its refusal and
+    the envelopes before and after it are applied again without it. Any
+    other non-transient failure (e.g. a racing duplicate) replays that part
+    one envelope at a time."""
+    outcomes = [None] * len(envelopes)
+    parts = [list(range(len(envelopes)))]
+    while parts:
+        part = parts.pop(0)
+        try:
+            applied = store.transaction(functools.partial(
+                steps.ingest_many,
+                envelopes=[envelopes[i] for i in part], via=via, now=now,
+                rules=rules), repository=ActivityRepository)
+        except steps.ItemFailed as failed:
+            outcomes[part[failed.position]] = ("rejected", failed.error)
+            parts[:0] = [p for p in (part[:failed.position],
+                                     part[failed.position + 1:]) if p]
+            continue
+        except Exception as exc:  # noqa: BLE001 - classified here
+            if is_transient(exc):
+                raise
+            log.warning("ingest batch of %d failed (%s); applying it one by "
+                        "one", len(part), type(exc).__name__)
+            applied = [apply_one(store, envelopes[i], via=via, now=now,
+                                 rules=rules) for i in part]
+        for index, outcome in zip(part, applied):
+            outcomes[index] = outcome
+    return outcomes
+
+
+class IngestEntrypoints:
+    """数据接入 entrypoints; needs ``store``, ``clock``, ``settings`` and
+    ``rules`` as ``ActivityService`` provides them."""
+
+    def _load(self, payload, system):
+        """The validated envelope of ``payload`` from ``system``."""
+        if isinstance(payload, dict) and isinstance(payload.get("source"),
+                                                    str) \
+                and payload["source"] != system:
+            raise Forbidden(f"source 须为本系统（{system}），不能代其他系统报送",
+                            code="source_mismatch")
+        envelope = schemas.load_ingest(payload)
+        if envelope["source"] != system:  # defensive; checked above
+            raise Forbidden(code="source_mismatch")
+        return envelope
+
+    def _ingest(self, payload, system, via):
+        """Validate and apply one envelope from ``system``; returns the
+        answer (status "accepted" or "duplicate")."""
+        envelope = self._load(payload, system)
+        status, value = apply_one(self.store, envelope, via=via,
+                                  now=self.clock(), rules=self.rules)
+        if status in ("rejected", "failed"):
+            raise value
+        return {"event_id": envelope["event_id"], "status": status,
+                "result": value}
+
+    def _ingest_many(self, items, via):
+        """Validate and apply many envelopes [(payload, system)], with the
+        outcomes of applying them one by one, in few transactions: one
+        (event_id or None, status, result or error) per item."""
+        outcomes = [None] * len(items)
+        valid = []
+        for index, (payload, system) in enumerate(items):
+            try:
+                valid.append((index, self._load(payload, system)))
+            except EXPECTED as exc:
+                outcomes[index] = (None, "rejected", exc)
+        if valid:
+            rules = self.rules
+            for start in range(0, len(valid), TRANSACTION_SIZE):
+                chunk = valid[start:start + TRANSACTION_SIZE]
+                applied = apply_batch(
+                    self.store, [envelope for _, envelope in chunk],
+                    via=via, now=self.clock(), rules=rules)
+                for (index, envelope), (status, value) in zip(chunk,
+                                                              applied):
+                    outcomes[index] = (envelope["event_id"], status, value)
+        return outcomes
+
+    @http("POST", "/api/v1/events", expected_exceptions=EXPECTED)
+    def ingest_event(self, request):
+        system = bearer_identity(request, self.settings.ingest_tokens)
+        payload = read_json(request, self.settings.max_body_bytes)
+        answer = self._ingest(payload, system, "http")
+        return json_response(answer, status=202 if answer["status"] ==
+                             "accepted" else 200)
+
+    @http("POST", "/api/v1/events:batch", expected_exceptions=EXPECTED)
+    def ingest_batch(self, request):
+        system = bearer_identity(request, self.settings.ingest_tokens)
+        payload = read_json(request, self.settings.max_body_bytes * 8)
+        limit = domain.BATCH_LIMIT
+        if isinstance(payload, dict) and isinstance(payload.get("events"),
+                                                    list) \
+                and len(payload["events"]) > limit:
+            raise PayloadTooLarge(f"每批最多 {limit} 条事件",
+                                  code="batch_too_large")
+        if not isinstance(payload, dict):
+            raise ValidationError({"body": ["请求体须为 JSON 对象"]})
+        batch = schemas.BatchSchema().load(payload)
+        outcomes = self._ingest_many([(item, system)
+                                      for item in batch["events"]], "http")
+        results = []
+        for index, (item, (event_id, status, value)) in enumerate(
+                zip(batch["events"], outcomes)):
+            if status == "failed":
+                raise value
+            answer = domain.batch_answer(status, value)
+            answer["event_id"] = event_id if event_id is not None else (
+                item.get("event_id") if isinstance(item, dict) else None)
+            results.append(dict(answer, index=index))
+        counts = {status: sum(r["status"] == status for r in results)
+                  for status in ("accepted", "duplicate", "rejected")}
+        return json_response(dict(counts, results=results), status=200)
+
+    @ingest_consumer(expected_exceptions=EXPECTED)
+    def ingest_messages(self, messages):
+        """A batch of messages [(payload, system)] from ``sifuwu.ingest``:
+        one outcome per message, None once stored (or a duplicate), else
+        the error that refuses it. A transient failure raises."""
+        return [value if status in ("rejected", "failed") else None
+                for _, status, value in self._ingest_many(messages, "amqp")]
