@@ -6,7 +6,7 @@ and the naive baseline (nameko, one message and one write at a time) of
 Per event: the ingest receipt (``source:event_id``), the activity document,
 the assessment contribution and the three monthly scorecards it feeds
 (member, branch, unit), kept by running sums and scored by assessment's own
-``domain.scorecard``; the same collections with the same indexes as the
+``scoring.domain.scorecard``; the same collections with the same indexes as the
 services. Not done here (sifuwu's own delivery machinery, its overhead to
 earn back): transactions, the outbox and the relay, consumed-event records,
 the events between the services. The directory (member → branch, unit) is
@@ -18,10 +18,18 @@ import datetime as dt
 from pymongo import ReplaceOne
 from pymongo.errors import BulkWriteError
 
+from zoneinfo import ZoneInfo
+
 from services.activity import repository as activity_repo
-from services.assessment import domain
-from services.assessment import repository as assessment_repo
+from services.assessment.domain import month_of
+from services.assessment.scoring import cards
+from services.assessment.scoring import domain
+from services.assessment.scoring import repository as assessment_repo
+from services.assessment.scoring.schemes import default_scheme
+from services.assessment.storage import by_ids
 from sifuwu.indexes import ensure_indexes
+
+TZ = ZoneInfo("Asia/Shanghai")
 
 RECEIPTS = activity_repo.RECEIPTS
 ACTIVITIES = activity_repo.ACTIVITIES
@@ -43,7 +51,7 @@ class Effects:
 
     def __init__(self, places):
         self.places = places
-        self.scheme = dict(domain.default_scheme(), version=1)
+        self.scheme = dict(default_scheme(), version=1)
         self.now = dt.datetime.now(dt.timezone.utc)
 
     def documents(self, envelope):
@@ -51,7 +59,7 @@ class Effects:
         data = envelope["data"]
         member_id = data["member_id"]
         branch_id, unit_id = self.places[member_id]
-        month = domain.month_of(data["occurred_at"])
+        month = month_of(data["occurred_at"], TZ)
         receipt = {"_id": f"{envelope['source']}:{envelope['event_id']}",
                    "event_id": envelope["event_id"], "via": "amqp",
                    "received_at": self.now,
@@ -85,7 +93,7 @@ class Effects:
             sums.update(stored["sums"])
             count = stored["contribution_count"]
         domain.add_sums(sums, changes.sums[key])
-        card = assessment_repo.monthly_card(
+        card = cards.monthly_card(
             key, sums, count + changes.counts[key], self.scheme)
         card["updated_at"] = self.now
         return card
@@ -102,15 +110,15 @@ def apply_batch(db, effects, envelopes):
     contributions = [doc for doc in contributions
                      if doc["event_ids"][0] in fresh]
     db[CONTRIBUTIONS].insert_many(contributions)
-    changes = assessment_repo.CardChanges()
+    changes = cards.CardChanges()
     for contribution in contributions:
         changes.replace(None, contribution)
     keys = changes.keys()
-    stored = {card["_id"]: card for card in assessment_repo.by_ids(
-        db, SCORECARDS, [assessment_repo.card_id(*key) for key in keys])}
+    stored = {card["_id"]: card for card in by_ids(
+        db, SCORECARDS, [cards.card_id(*key) for key in keys])}
     db[SCORECARDS].bulk_write([ReplaceOne(
-        {"_id": assessment_repo.card_id(*key)},
-        effects.card(key, stored.get(assessment_repo.card_id(*key)), changes),
+        {"_id": cards.card_id(*key)},
+        effects.card(key, stored.get(cards.card_id(*key)), changes),
         upsert=True) for key in keys])
 
 
@@ -131,9 +139,9 @@ def apply_one(db, effects, envelope):
     if _insert_fresh(db[RECEIPTS], [receipt]):
         db[ACTIVITIES].insert_one(activity)
         db[CONTRIBUTIONS].insert_one(contribution)
-        changes = assessment_repo.CardChanges().replace(None, contribution)
+        changes = cards.CardChanges().replace(None, contribution)
         for key in changes.keys():
-            card_id = assessment_repo.card_id(*key)
+            card_id = cards.card_id(*key)
             db[SCORECARDS].replace_one(
                 {"_id": card_id},
                 effects.card(key, db[SCORECARDS].find_one({"_id": card_id}),

@@ -12,7 +12,7 @@ class Writes:
     that callers arriving meanwhile pile up; ``fail`` items get their own
     error, ``boom`` fails the whole batch."""
 
-    def __init__(self, pause=0.02):
+    def __init__(self, pause=0.2):
         self.pause = pause
         self.batches = []
 
