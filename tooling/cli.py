@@ -1,6 +1,7 @@
 """The ``sifuwu`` command: the embedded stack and the main job."""
 
 import os
+import platform
 import signal
 import sys
 from pathlib import Path
@@ -29,7 +30,26 @@ def fail(message):
     sys.exit(1)
 
 
+def version_message():
+    """``sifuwu --version``: the package's version and the Python running it."""
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        mine = version("sifuwu")
+    except PackageNotFoundError:
+        mine = "unknown (not installed)"
+    return (f"sifuwu {mine} (Python {platform.python_version()}, "
+            f"{sys.executable})")
+
+
+def _print_version(ctx, _param, value):
+    if value and not ctx.resilient_parsing:
+        click.echo(version_message())
+        ctx.exit()
+
+
 @click.group()
+@click.option("--version", is_flag=True, expose_value=False, is_eager=True,
+              callback=_print_version, help="版本（及所用的 Python）")
 def main():
     """sifuwu (四服务) operator commands."""
 
@@ -148,7 +168,7 @@ def demo(scale, seed, activities_per_member, report_path, skeleton):
     except story.StoryError as exc:
         fail(f"演示失败: {exc}（日志见 {stack.base / 'logs'}）")
     except KeyboardInterrupt:
-        console.print("已中断。")
+        err_console.print("已中断。")
         sys.exit(130)
     finally:
         if owned:
@@ -425,6 +445,10 @@ def dlq_list(amqp_uri, queues, as_json):
         if items is None:
             console.print(f"[bold]{queue}[/bold]: 队列不存在（尚无死信）")
             continue
+        if counts[queue] > len(items):
+            err_console.print(f"[yellow]{queue} 共 {counts[queue]} 条，只列出前 "
+                              f"{len(items)} 条[/yellow]（replay --all 和 "
+                              "purge 处理全部）")
         table = Table("编号", "原因", "服务", "原交换机 / 路由键", "内容预览",
                       title=f"{queue}（{len(items)} 条）")
         for item in items:
@@ -446,19 +470,35 @@ def dlq_replay(amqp_uri, queue, keys, replay_all):
     key (after the cause is fixed). Consumers dedupe on event_id."""
     if not keys and not replay_all:
         raise click.UsageError("请用 --id 选择消息，或用 --all 重放全部。")
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress,
+                               TextColumn, TimeRemainingColumn)
     letters = _dead_letter_queues(amqp_uri)
-    with console.status("重放中 …"):
-        replayed, skipped = _dlq_call(
-            lambda: letters.replay(queue, None if replay_all else keys))
-    for item in replayed:
-        console.print(f"已重放 {item.key} → {item.exchange} "
-                      f"/ {item.routing_key}")
+    # the bar on stderr (stdout keeps the results); hidden off a terminal
+    with Progress(TextColumn("重放 {task.description}"), BarColumn(),
+                  MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=err_console, transient=True) as bar:
+        task = bar.add_task(queue, total=None)
+        replayed, skipped = _dlq_call(lambda: letters.replay(
+            queue, None if replay_all else keys,
+            progress=lambda done, total: bar.update(task, completed=done,
+                                                    total=total)))
+    if replay_all and len(replayed) > 20:
+        routes = {}
+        for item in replayed:
+            route = f"{item.exchange} / {item.routing_key}"
+            routes[route] = routes.get(route, 0) + 1
+        for route, count in sorted(routes.items()):
+            console.print(f"已重放 {count} 条 → {route}")
+    else:
+        for item in replayed:
+            console.print(f"已重放 {item.key} → {item.exchange} "
+                          f"/ {item.routing_key}")
     for item, why in skipped:
-        console.print(f"[yellow]跳过[/yellow] {item.key}: {why}")
+        err_console.print(f"[yellow]跳过[/yellow] {item.key}: {why}")
     missing = set(keys) - {i.key for i in replayed} - {
         i.key for i, _ in skipped}
     for key in sorted(missing):
-        console.print(f"[yellow]未找到[/yellow] {key}")
+        err_console.print(f"[yellow]未找到[/yellow] {key}")
     console.print(f"共重放 {len(replayed)} 条。")
     if skipped or missing:
         sys.exit(1)
@@ -476,7 +516,7 @@ def dlq_purge(amqp_uri, queue, keys, yes):
     what = f"{len(keys)} 条指定消息" if keys else "全部消息"
     if not yes and not click.confirm(
             f"将永久删除 {queue} 中的{what}，确定吗？", default=False):
-        console.print("未删除任何消息。")
+        err_console.print("未删除任何消息。")
         sys.exit(1)
     letters = _dead_letter_queues(amqp_uri)
     dropped = _dlq_call(lambda: letters.purge(queue, list(keys) or None))

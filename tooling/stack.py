@@ -81,6 +81,18 @@ def port_open(port, host="127.0.0.1"):
         return sock.connect_ex((host, port)) == 0
 
 
+def speaks_amqp(port, host="127.0.0.1"):
+    """Something on ``port`` answers the AMQP 0-9-1 protocol header with a
+    method frame (Connection.Start): a broker, e.g. the system's RabbitMQ
+    that systemd starts after ``apt-get install rabbitmq-server``."""
+    try:
+        with socket.create_connection((host, port), timeout=1) as sock:
+            sock.sendall(b"AMQP\x00\x00\x09\x01")
+            return sock.recv(8)[:1] == b"\x01"
+    except OSError:
+        return False
+
+
 def wait_until(check, timeout, what, interval=0.3):
     deadline = time.monotonic() + timeout
     last = None
@@ -103,6 +115,36 @@ class Ports:
     store: int = 27017
     services: dict = dataclasses.field(
         default_factory=lambda: dict(DEFAULT_PORTS))
+
+    # the fields and their environment variables (services: SIFUWU_<NAME>_PORT)
+    ENV = {"amqp": "SIFUWU_AMQP_PORT",
+           "amqp_management": "SIFUWU_AMQP_MANAGEMENT_PORT",
+           "amqp_dist": "SIFUWU_AMQP_DIST_PORT", "store": "SIFUWU_STORE_PORT"}
+
+    @classmethod
+    def defaulted(cls, env=None):
+        """The ports the environment does not set: those may move when
+        taken. Names as in ``Ports.ENV``, services as ``service:NAME``."""
+        env = os.environ if env is None else env
+        names = [*cls.ENV, *(f"service:{name}" for name in DEFAULT_PORTS)]
+        return {name for name in names if not env.get(cls.env_name(name))}
+
+    @classmethod
+    def env_name(cls, name):
+        if name.startswith("service:"):
+            return f"SIFUWU_{name.split(':', 1)[1].upper()}_PORT"
+        return cls.ENV[name]
+
+    def get(self, name):
+        if name.startswith("service:"):
+            return self.services[name.split(":", 1)[1]]
+        return getattr(self, name)
+
+    def set(self, name, port):
+        if name.startswith("service:"):
+            self.services[name.split(":", 1)[1]] = port
+        else:
+            setattr(self, name, port)
 
     @classmethod
     def from_env(cls):
@@ -128,9 +170,13 @@ class EmbeddedStack:
     """Start, watch and stop the embedded stack under ``base_dir``."""
 
     def __init__(self, base_dir, ports=None, db_prefix="sifuwu_",
-                 extra_env=None):
+                 extra_env=None, movable=None):
         self.base = Path(base_dir).resolve()
         self.ports = ports or Ports.from_env()
+        # ports that move to free ones when taken (``claim_ports``): by
+        # default those the environment does not set; none when given
+        self.movable = set(movable if movable is not None else (
+            () if ports else Ports.defaulted()))
         self.db_prefix = db_prefix
         self.extra_env = dict(extra_env or {})
         digest = hashlib.sha1(str(self.base).encode()).hexdigest()[:8]
@@ -168,6 +214,26 @@ class EmbeddedStack:
         })
         env.update(self.extra_env)
         return serve_env(service, env)
+
+    def claim_ports(self, progress=print):
+        """Move every movable port that something already listens on to a
+        free port, and say which: on a machine with systemd, installing
+        rabbitmq-server starts the system's broker on 5672 (and 25672), a
+        system MongoDB takes 27017. Returns {name: (taken, chosen)}."""
+        moved = {}
+        for name in sorted(self.movable):
+            taken = self.ports.get(name)
+            if port_open(taken):
+                moved[name] = (taken, free_port())
+                self.ports.set(name, moved[name][1])
+        if "amqp" in moved and speaks_amqp(moved["amqp"][0]):
+            progress(f"端口 {moved['amqp'][0]} 上已有一个 RabbitMQ（系统的 "
+                     "rabbitmq-server 服务?），不使用它；本栈的节点改用空闲端口。")
+        for name, (taken, chosen) in moved.items():
+            label = name.replace("service:", "服务 ")
+            progress(f"端口 {taken} 已被占用，{label} 改用 {chosen}"
+                     f"（要固定端口请设置 {Ports.env_name(name)}）")
+        return moved
 
     # -- RabbitMQ ----------------------------------------------------------
 
@@ -351,6 +417,7 @@ class EmbeddedStack:
             raise StackError("the stack is already running (./run down stops "
                              "it): " + ", ".join(running["urls"].values()))
         try:
+            self.claim_ports(progress)
             progress("启动 RabbitMQ …")
             self.start_rabbit()
             progress("启动 SecantusDB …")

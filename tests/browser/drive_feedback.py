@@ -1,9 +1,10 @@
-"""Drive Debian's headless Chromium through the recipients' pages with
-Playwright and print what it saw as JSON.
+"""Drive a headless Chromium (args["chromium"], default Debian's) through
+the recipients' pages with Playwright and print what it saw as JSON.
 
 Run as a separate process (``python drive_feedback.py '<json args>'``): the
 Playwright sync API must not share the eventlet-monkeypatched pytest process.
-Args: {"rate_link", "board_url", "campaign_id", "shots": folder, "phone"}.
+Args: {"chromium": executable, "rate_link", "board_url", "campaign_id",
+"shots": folder, "phone"}.
 Screenshots are taken at phone width (390 px)."""
 
 import json
@@ -116,7 +117,8 @@ def main(args):
     out = {}
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+            executable_path=args.get("chromium") or CHROMIUM,
+            args=CHROMIUM_ARGS, headless=True)
         try:
             context = browser.new_context(
                 viewport=PHONE_VIEWPORT, locale="zh-CN", is_mobile=True,

@@ -1,6 +1,7 @@
-"""A real headless Chromium (Debian's /usr/bin/chromium, driven by
-Playwright in a subprocess) through an invitation link and the public board
-of the running stack, at phone width.
+"""A real headless Chromium (Debian's /usr/bin/chromium, else Playwright's
+own; tests/browser/browser.py), driven by Playwright in a subprocess, through
+an invitation link and the public board of the running stack, at phone
+width.
 
 Screenshots go to a temp folder; set SIFUWU_SHOTS_DIR=docs/screenshots to
 refresh the ones kept in the repository."""
@@ -22,13 +23,15 @@ from kombu.pools import producers
 
 from sifuwu import events as ev
 from sifuwu import wiring
+from tests.browser import browser
 
-CHROMIUM = Path("/usr/bin/chromium")
 DRIVER = Path(__file__).with_name("drive_feedback.py")
 STAFF = {"Authorization": "Bearer staff-token"}
 
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(), reason="needs Debian's chromium package")
+CHROMIUM, NO_BROWSER = browser.find()
+
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason=f"browser tests "
+                                f"skipped: {NO_BROWSER}")
 
 
 def poll(fetch, timeout=30):
@@ -42,6 +45,7 @@ def poll(fetch, timeout=30):
 
 
 def drive(args, timeout=120):
+    args = {"chromium": CHROMIUM, **args}
     done = subprocess.run([sys.executable, str(DRIVER), json.dumps(args)],
                           capture_output=True, text=True, timeout=timeout)
     assert done.returncode == 0, done.stderr[-3000:]

@@ -7,7 +7,7 @@ import json
 import uuid
 
 from click.testing import CliRunner
-from kombu import Connection, Producer
+from kombu import Connection, Exchange, Producer, Queue
 
 from sifuwu import wiring
 from tooling.cli import main
@@ -158,3 +158,59 @@ def test_dead_letter_queues_never_expire_messages(infra, vhost):
         message = conn.default_channel.basic_get(wiring.DEAD_LETTER_QUEUE,
                                                  no_ack=False)
         assert "expiration" not in (message.properties or {})
+
+
+def test_replay_all_pages_through_more_than_a_thousand(infra, vhost):
+    """No cap: 1,500 dead letters (more than ``list`` shows) all go back,
+    two that cannot be replayed stay, with a progress bar on stderr."""
+    uri = f"pyamqp://guest:guest@127.0.0.1:{infra.ports.amqp}/{vhost}"
+    target = Queue("opsdlq.replayed", exchange=Exchange(
+        "opsdlq_many.events", type="topic"), routing_key="#", durable=True)
+    with Connection(uri, transport_options={"confirm_publish": True}) as conn:
+        wiring.declare_topology(conn)
+        dlq.declare(conn)
+        target(conn.default_channel).declare()
+        producer = Producer(conn.channel())
+        for n in range(1502):
+            headers = {wiring.REJECTION_HEADER: "handler_error: test"}
+            if n < 1500:
+                headers.update({
+                    wiring.ORIGINAL_EXCHANGE_HEADER: "opsdlq_many.events",
+                    wiring.ORIGINAL_ROUTING_KEY_HEADER: "probe.many"})
+            producer.publish({"event_id": f"many-{n}", "n": n},
+                             exchange=wiring.dead_letter_exchange(),
+                             routing_key=wiring.DEAD_LETTER_QUEUE,
+                             headers=headers, serializer="json",
+                             delivery_mode=2)
+    queues = dlq.DeadLetterQueues(uri)
+    assert queues.counts()[wiring.DEAD_LETTER_QUEUE] == 1502
+    assert len(queues.list(wiring.DEAD_LETTER_QUEUE)) == 1000
+    listed = cli("dlq", "list", "--amqp-uri", uri)
+    assert "共 1502 条，只列出前 1000 条" in listed.stderr, (listed.stdout[:300], listed.stderr)
+
+    result = cli("dlq", "replay", "--amqp-uri", uri, "--all")
+    assert result.exit_code == 1, result.output  # two could not be replayed
+    assert "已重放 1500 条 → opsdlq_many.events / probe.many" in result.stdout
+    assert "共重放 1500 条。" in result.stdout
+    # stdout holds the results only (the bar is on stderr)
+    assert all(line.startswith(("已重放", "共重放"))
+               for line in result.stdout.splitlines())
+    assert result.stderr.count("跳过") == 2
+    assert "many-1500" in result.stderr and "many-1501" in result.stderr
+    assert queues.counts()[wiring.DEAD_LETTER_QUEUE] == 2
+    with Connection(uri) as conn:
+        _, ready, _ = conn.default_channel.queue_declare(
+            queue="opsdlq.replayed", passive=True)
+    assert ready == 1500
+    left = [letter.key for letter in queues.list(wiring.DEAD_LETTER_QUEUE)]
+    assert left == ["many-1500", "many-1501"]
+
+
+def test_replay_reports_progress_even_on_an_empty_queue(infra, vhost):
+    uri = f"pyamqp://guest:guest@127.0.0.1:{infra.ports.amqp}/{vhost}"
+    with Connection(uri) as conn:
+        dlq.declare(conn)
+    seen = []
+    replayed, skipped = dlq.DeadLetterQueues(uri).replay(
+        wiring.DEAD_LETTER_QUEUE, progress=lambda *a: seen.append(a))
+    assert (replayed, skipped, seen) == ([], [], [(0, 0)])

@@ -146,64 +146,82 @@ class DeadLetterQueues:
                     _close(channel)
         return result
 
-    def _hold(self, conn, queue):
-        """Fetch up to ``limit`` messages unacknowledged: (channel, list)."""
+    def _open(self, conn, queue):
+        """A channel on ``queue`` and its ready messages, or (None, 0)."""
         channel = conn.channel()
         try:
-            channel.queue_declare(queue=queue, passive=True)
-        except Exception:  # noqa: BLE001
+            _, count, _ = channel.queue_declare(queue=queue, passive=True)
+        except Exception:  # noqa: BLE001 - a 404 closes the channel
             _close(channel)
-            return None, []
-        held = []
-        while len(held) < self.limit:
+            return None, 0
+        return channel, count
+
+    def _each(self, channel, queue, count):
+        """The ``count`` messages that were in the queue when it was opened,
+        fetched unacknowledged one by one (what a replay sends back and the
+        service dead-letters again comes after them and is not seen twice)."""
+        for _ in range(count):
             message = channel.basic_get(queue=queue, no_ack=False)
             if message is None:
-                break
-            held.append(_to_dead_letter(queue, message))
-        return channel, held
+                return
+            yield _to_dead_letter(queue, message)
+
+    def _hold(self, conn, queue):
+        """Fetch up to ``limit`` messages unacknowledged: (channel, list)."""
+        channel, count = self._open(conn, queue)
+        if channel is None:
+            return None, []
+        return channel, list(self._each(channel, queue,
+                                        min(count, self.limit)))
 
     def list(self, queue):
-        """The messages in ``queue``, left in place."""
+        """The first ``limit`` messages in ``queue``, left in place."""
         with self._connect() as conn:
             channel, held = self._hold(conn, queue)
             if channel is not None:
                 _release(channel, held)
         return held
 
-    def replay(self, queue, keys=None):
-        """Re-publish the chosen messages (all when ``keys`` is None) to
-        their original exchange and routing key, with a broker confirm,
-        then remove them from the dead-letter queue. Returns
-        (replayed [DeadLetter], skipped [(DeadLetter, why)])."""
+    def replay(self, queue, keys=None, progress=None):
+        """Re-publish the chosen messages (all when ``keys`` is None, however
+        many) to their original exchange and routing key, each with a
+        broker confirm, then remove it from the dead-letter queue.
+        ``progress(done, total)`` is called as messages are looked at.
+        Returns (replayed [DeadLetter], skipped [(DeadLetter, why)]); the
+        replayed ones without their bodies."""
         wanted = None if keys is None else set(keys)
-        replayed, skipped = [], []
+        replayed, skipped, kept = [], [], []
         with self._connect() as conn:
-            channel, held = self._hold(conn, queue)
+            channel, count = self._open(conn, queue)
             if channel is None:
                 return replayed, skipped
             producer = Producer(conn.channel())
-            done = []
+            if progress:
+                progress(0, count)
             try:
-                for letter in held:
+                for seen, letter in enumerate(
+                        self._each(channel, queue, count), start=1):
                     if wanted is not None and letter.key not in wanted:
-                        continue
-                    if not letter.exchange:
+                        kept.append(letter)
+                    elif not letter.exchange:
                         skipped.append((letter, "消息未记录原交换机"
                                         "（x-original-exchange），无法重放"))
-                        continue
-                    producer.publish(
-                        letter.body, exchange=Exchange(letter.exchange),
-                        routing_key=letter.routing_key or "",
-                        headers=replay_headers(letter, queue),
-                        content_type=letter.content_type,
-                        content_encoding=letter.content_encoding,
-                        delivery_mode=2, retry=True, declare=[])
-                    done.append(letter)
-                    replayed.append(letter)
+                        kept.append(letter)
+                    else:
+                        producer.publish(
+                            letter.body, exchange=Exchange(letter.exchange),
+                            routing_key=letter.routing_key or "",
+                            headers=replay_headers(letter, queue),
+                            content_type=letter.content_type,
+                            content_encoding=letter.content_encoding,
+                            delivery_mode=2, retry=True, declare=[])
+                        channel.basic_ack(letter.delivery_tag)
+                        letter.body, letter.headers = b"", {}
+                        replayed.append(letter)
+                    if progress:
+                        progress(seen, count)
             finally:
-                for letter in done:
-                    channel.basic_ack(letter.delivery_tag)
-                _release(channel, [h for h in held if h not in done])
+                _release(channel, kept)
                 _close(producer.channel)
         return replayed, skipped
 
@@ -218,14 +236,20 @@ class DeadLetterQueues:
                 finally:
                     _close(channel)
             wanted = set(keys)
-            channel, held = self._hold(conn, queue)
+            channel, count = self._open(conn, queue)
             if channel is None:
                 return 0
-            dropped = [h for h in held if h.key in wanted]
-            for letter in dropped:
-                channel.basic_ack(letter.delivery_tag)
-            _release(channel, [h for h in held if h not in dropped])
-            return len(dropped)
+            dropped, kept = 0, []
+            try:
+                for letter in self._each(channel, queue, count):
+                    if letter.key in wanted:
+                        channel.basic_ack(letter.delivery_tag)
+                        dropped += 1
+                    else:
+                        kept.append(letter)
+            finally:
+                _release(channel, kept)
+            return dropped
 
 
 def replay_headers(letter, queue):
