@@ -180,7 +180,11 @@ def demo(scale, seed, activities_per_member, report_path, skeleton):
 # -- operators: the compose stack (python-on-whales) ----------------------
 
 def _compose_stack(files, project, cluster):
-    from tooling.ops.compose import CLUSTER_FILE, ComposeError, ComposeStack
+    try:
+        from tooling.ops.compose import CLUSTER_FILE, ComposeError, ComposeStack
+    except ImportError as exc:
+        fail(f"sifuwu stack 需要 python-on-whales（{exc.name}）: "
+             "pip install 'sifuwu[ops]'（./run setup 已安装）")
     chosen = list(files) or ([CLUSTER_FILE] if cluster else None)
     try:
         return ComposeStack(chosen, project_name=project)
