@@ -654,6 +654,7 @@ class Story:
         self.seen["invitations"] = len(links)
         self.seen["invitation_statuses"] = dict(Counter(
             m.get("status") for _, _, m in links))
+        in_story_order(links)
         rng = self.rng
         plan = []
         for link, token, message in links:
@@ -778,6 +779,7 @@ class Story:
             if not more and self.backlog() == 0:
                 break
             links += more
+        in_story_order(links)
         rng = self.rng
         plan = [(link, token, rng.choices((5, 4, 3, 2), (45, 35, 15, 5))[0])
                 for link, token, _ in links]
@@ -1122,6 +1124,15 @@ class Story:
                                       "delivered": dict(delivered)}
         self.say("通知：" + "、".join(f"{k} {delivered[k]}/{v}"
                                     for k, v in sorted(by_channel.items())))
+
+
+def in_story_order(links):
+    """Sort (link, token, message) in an order the seeded story fixes (the
+    activity or demand each invitation is about), not the order the SMS
+    arrived in: the same seed then rates the same subjects alike."""
+    links.sort(key=lambda item: (item[2].get("correlation_id") or "",
+                                 item[2].get("channel") or "",
+                                 item[2].get("to") or ""))
 
 
 def _hash_of(commitment):
