@@ -433,6 +433,9 @@ def test_deployments_run_unprivileged_with_limits(base):
         assert pod["securityContext"]["runAsNonRoot"] is True
         assert pod["securityContext"]["runAsUser"] == 10001  # the Dockerfile's
         assert pod["automountServiceAccountToken"] is False
+        # the "restricted" Pod Security Standard
+        assert pod["securityContext"]["seccompProfile"] == {
+            "type": "RuntimeDefault"}
         one = container(find(base, "Deployment", name))
         context = one["securityContext"]
         assert context["allowPrivilegeEscalation"] is False
