@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
 NOT_IN_THE_IMAGE = {"pytest", "playwright", "python-on-whales", "aiosmtpd",
                     "secantusdb", "compose-spec", "import-linter",
-                    "hypothesis", "pytest-timeout", "uv"}
+                    "hypothesis", "pytest-timeout", "uv", "kubernetes-validate"}
 
 
 def normal(name):
