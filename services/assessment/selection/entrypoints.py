@@ -270,7 +270,7 @@ class SelectionEntrypoints:
                 for c in candidates],
             open=campaign["status"] == domain.DRAWN)
 
-    @http("POST", "/s/<token>")
+    @http("POST", "/s/<token>", body="form")
     def selection_judge_form(self, request, token):
         try:
             campaign_id, round_no, evaluator_id = self._selection_judge(token)
