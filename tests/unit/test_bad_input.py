@@ -5,12 +5,14 @@ and a field error, never an unhandled exception."""
 
 import io
 import json
+from types import SimpleNamespace
 
 import pytest
 from marshmallow import Schema, ValidationError, fields
 from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request
 
+from services.activity.ingest.domain import Rejected, decode
 from sifuwu.errors import DomainError, PayloadTooLarge
 from sifuwu.web import MAX_DEPTH, check_media_type, load_body, parse_json, \
     read_json
@@ -122,3 +124,16 @@ def test_over_the_size_limit_is_413_even_without_content_length():
     environ["wsgi.input_terminated"] = True
     with pytest.raises(PayloadTooLarge):
         read_json(Request(environ), 1024)
+
+
+def message(body, user_id="demo"):
+    return SimpleNamespace(body=body, properties={"user_id": user_id})
+
+
+@pytest.mark.parametrize("body", [
+    DEEP, DEEP.decode(), b'{"a": "\\ud800"}', b'{"a": NaN}',
+    b'{"a": ' * 5000 + b"1" + b"}" * 5000])
+def test_amqp_decode_rejects_what_the_decoder_cannot_take(body):
+    with pytest.raises(Rejected) as err:
+        decode(message(body), {"demo": "demo"})
+    assert err.value.reason.startswith("invalid: ")
