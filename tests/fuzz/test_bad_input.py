@@ -438,8 +438,8 @@ def test_every_write_route_refuses_bad_bodies_with_the_right_status(urls):
             if response.status_code != 415 or response.json().get(
                     "error") != "unsupported_media_type" or not has_chinese(
                     response.json().get("message", "")):
-                problems.append(f"{where} {content_type}: "
-                                f"{response.status_code} {response.text[:200]}")
+                problems.append(f"{where} {content_type}: {response.status_code}"
+                                f" {response.text[:200]}")
         if kind != "json":
             for raw in BAD_FORMS:
                 response = send(raw, "application/x-www-form-urlencoded")
