@@ -212,9 +212,14 @@ def test_whole_campaign(container_factory, service_config, web_url, mongo,
     commit = post(f"{api}/{cid}/commitment").json()
 
     # -- draw, replacement, reveal, re-computation -----------------------------
-    drawn = post(f"{api}/{cid}/draw")
+    # links come from the configured base URL, never the Host header
+    drawn = requests.post(f"{api}/{cid}/draw", json={}, timeout=10,
+                          headers=dict(STAFF, Host="evil.example"))
     assert drawn.status_code == 201, drawn.text
     panel = drawn.json()["panel"]
+    links = [p["judge_url"] for p in panel if p.get("judge_url")]
+    assert links and all(link.startswith(web_url + "/s/") for link in links)
+    assert "evil.example" not in drawn.text
     assert sorted(p["category"] for p in panel) == [
         "expert", "expert", "recipient", "recipient", "recipient"]
     ids = {p["evaluator_id"] for p in panel}
