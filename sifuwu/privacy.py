@@ -9,6 +9,10 @@ import re
 from cryptography.fernet import Fernet
 
 PHONE_RE = re.compile(r"(?<!\d)(1[3-9]\d)(\d{4})(\d{4})(?!\d)")
+# Paths whose next segment is a bearer capability: the citizen's rating
+# token, the judge's credential (page and API) and the opt-out token.
+BEARER_PATH_RE = re.compile(
+    r"(/(?:f|s|api/v1/judge|api/v1/optout)/)[^\s/?#\"'<>]+")
 
 
 def mask_phone(phone):
@@ -31,6 +35,13 @@ def mask_name(name):
 def mask_text(text):
     """Mask every mainland mobile number inside free text (for logs)."""
     return PHONE_RE.sub(lambda m: m.group(1) + "****" + m.group(3), str(text))
+
+
+def redact_links(text):
+    """Replace the token of every bearer link inside ``text`` (``/f/<token>``,
+    ``/s/<credential>``, ``/api/v1/judge/<credential>``, ``/api/v1/optout/
+    <token>``) by ``***``: whoever reads the text cannot act as its holder."""
+    return BEARER_PATH_RE.sub(r"\1***", str(text))
 
 
 def contact_hash(secret, value):
