@@ -175,6 +175,19 @@ def test_whole_campaign(container_factory, service_config, web_url, mongo,
             "facts": {"party_building_met": True,
                       "four_services_award": True}})
         assert r.status_code == 201, r.text
+    # Nominations (names and scores) are not public before publicity.
+    anonymous = requests.get(f"{api}/{cid}/nominations", timeout=10)
+    assert anonymous.status_code == 401
+    assert anonymous.json()["error"] == "unauthorized"
+    assert "李明" not in anonymous.text
+    bogus = requests.get(f"{api}/{cid}/nominations", timeout=10,
+                         headers={"Authorization": "Bearer x"})
+    assert bogus.status_code == 401
+    listed = requests.get(f"{api}/{cid}/nominations", headers=STAFF,
+                          timeout=10)
+    assert listed.status_code == 200
+    assert {n["candidate_id"] for n in listed.json()["nominations"]} >= {
+        "b-fgw", "m-li"}
 
     # A recipient's recommendation through the feedback portal.
     feedback_event(service_config, ev.RECOMMENDATION_SUBMITTED, {

@@ -149,6 +149,9 @@ class SelectionEntrypoints:
 
     @http("GET", PREFIX + "/<campaign_id>/nominations")
     def selection_nominations(self, request, campaign_id):
+        """Nominations with names and scores: staff only (the public sees the
+        list once publicity opens, on feedback's board)."""
+        self._selection_staff(request)
         repo.get_campaign(self.store.db, campaign_id)
         return json_response({"nominations": [
             {k: n.get(k) for k in ("candidate_id", "candidate_type", "name",
