@@ -79,7 +79,7 @@ def decode(message, users):
         if reason in ("请求体须为 UTF-8 编码的 JSON", "请求体不是有效的 JSON"):
             raise Rejected("invalid: 消息体不是有效的 UTF-8 JSON")
         raise Rejected(describe(exc))
-    except Exception as exc:  # noqa: BLE001 - a decoder failure is the message's
+    except Exception as exc:  # noqa: BLE001 - the message's fault, not ours
         raise Rejected(f"invalid: 消息体无法解析（{type(exc).__name__}）")
     if not isinstance(payload, dict):
         raise Rejected("invalid: 消息体须为 JSON 对象")
