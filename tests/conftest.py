@@ -25,8 +25,12 @@ from sifuwu.wiring import SERVICES  # noqa: E402
 @pytest.fixture(scope="session")
 def infra(tmp_path_factory):
     """Broker and store, started once for the session."""
-    stack = EmbeddedStack(tmp_path_factory.mktemp("sifuwu"), Ports.free(),
-                          db_prefix=f"e2e{uuid.uuid4().hex[:6]}_")
+    ports = Ports.free()
+    stack = EmbeddedStack(
+        tmp_path_factory.mktemp("sifuwu"), ports,
+        db_prefix=f"e2e{uuid.uuid4().hex[:6]}_",
+        extra_env={"SIFUWU_ASSESSMENT_BASE_URL":
+                   f"http://127.0.0.1:{ports.services['assessment']}"})
     try:
         stack.start_rabbit()
         stack.start_store()
@@ -85,6 +89,7 @@ def service_config(infra, vhost):
         "SIFUWU_SECRET": "test-secret",
         "SIFUWU_RELAY_INTERVAL": 0.2,
         "SIFUWU_FEEDBACK_BASE_URL": f"http://127.0.0.1:{port}",
+        "SIFUWU_ASSESSMENT_BASE_URL": f"http://127.0.0.1:{port}",
         "max_workers": 10,
     }
 

@@ -9,7 +9,7 @@ so this runs the same against the store and in unit tests.
 
 import dataclasses
 
-from sifuwu.privacy import Sealer, contact_hash, mask_text
+from sifuwu.privacy import Sealer, contact_hash
 from services.notify import domain, routing, templating
 
 # Small, non-personal facts kept with a message (for the board, filters).
@@ -171,7 +171,8 @@ def build_message(envelope, route, channel, who, address, *, sealer, secret,
 
 
 def log_line(message):
-    """A message as it may appear in logs: address masked, body masked."""
+    """A message as it may appear in logs: address masked; the template,
+    not the body (which names the citizen and holds their link)."""
     return (f"{message['channel']} {message['_id']} → "
             f"{message.get('to_masked')} [{message['status']}] "
-            f"{mask_text(message.get('body', ''))[:60]}")
+            f"{message.get('template')}")

@@ -24,7 +24,7 @@ CATALOGUE = {
     "demand_overdue": 1,
     "rectification_opened": 1,
     "rectification_overdue": 1,
-    "selection_plan": 1,
+    "selection_plan": 2,
     "publicity_list": 1,
     "selection_final": 1,
     "objection_answer": 1,

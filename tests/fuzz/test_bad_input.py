@@ -360,3 +360,114 @@ def test_every_bad_ingest_message_is_rejected_with_a_reason(stack, urls,
     assert counts(mongo, stack, "activity") == before  # nothing half-written
     assert requests.get(urls["activity"] + "/health",
                         timeout=10).status_code == 200
+
+
+def body_kinds():
+    """{(service, method, url rule): "json" | "form"} of every write route."""
+    kinds = {}
+    for service, cls_name in SERVICE_CLASSES.items():
+        cls = getattr(importlib.import_module(f"services.{service}.service"),
+                      cls_name)
+        for name in dir(cls):
+            for entrypoint in getattr(getattr(cls, name, None),
+                                      "nameko_entrypoints", ()):
+                if hasattr(entrypoint, "url") and entrypoint.method in WRITES:
+                    kinds[(service, entrypoint.method, entrypoint.url)] = \
+                        getattr(entrypoint, "body", "json")
+    return kinds
+
+
+BODY_KINDS = body_kinds()
+INGEST_ROUTES = ("/api/v1/events", "/api/v1/events:batch")
+OTHER_MEDIA = [
+    (b"rating=5", "text/plain"),
+    (b'--x\r\nContent-Disposition: form-data; name="a"\r\n\r\n1\r\n--x--\r\n',
+     "multipart/form-data; boundary=x"),
+    (b"<event><type>kpi.business</type></event>", "application/xml"),
+    (b'{"event_id": "x"}', None),
+    (b'{"event_id": "x"}', "application/json; charset=gbk"),
+]
+# Bodies that are JSON by their Content-Type but not acceptable JSON: 400
+# with a field error (``MAX_DEPTH`` is 32).
+BAD_JSON = {
+    "not_utf8": b'{"name": "\xff\xfe\xfa"}',
+    "utf8_surrogate": b'{"name": "\xed\xa0\x80"}',
+    "lone_surrogate": b'{"name": "\\ud800", "reason": "x"}',
+    "lone_surrogate_key": b'{"\\udfff": 1}',
+    "deep_1000": b"[" * 1000 + b"]" * 1000,
+    "deep_objects": b'{"a": ' * 1000 + b"1" + b"}" * 1000,
+    "deep_200000": b"[" * 200_000 + b"]" * 200_000,
+    "nan": b'{"rating": NaN, "score": NaN}',
+    "infinity": b'{"rating": Infinity}',
+    "minus_infinity": b'{"rating": -Infinity}',
+}
+
+
+BAD_FORMS = [b"rating=5&reason=%ED%A0%80", b"rating=\xff\xfe&csrf=%FF",
+             b"score_a=NaN&score_b=Infinity", b"a=" + b"%5B" * 100_000,
+             b"reason=" + b"x" * 2_000_000]
+
+
+def has_chinese(text):
+    return any("\u4e00" <= char <= "\u9fff" for char in text)
+
+
+@pytest.mark.timeout(600)
+def test_every_write_route_refuses_bad_bodies_with_the_right_status(urls):
+    """415 for another media type, 413 over the limit, 400 with a field error
+    for JSON the services cannot take; never a 5xx."""
+    session = requests.Session()
+    problems = []
+    for (service, method, rule), kind in sorted(BODY_KINDS.items()):
+        path = fill(rule.replace("<period>", "2026-11"),
+                    lambda kind: "png" if kind == "any" else "x1")
+        auth = TOKENS["ingest"] if rule in INGEST_ROUTES else TOKENS["staff"]
+
+        def send(raw, content_type):
+            headers = {"Authorization": auth}
+            if content_type:
+                headers["Content-Type"] = content_type
+            return session.request(method, urls[service] + path, data=raw,
+                                   headers=headers, timeout=60)
+
+        where = f"{method} {service}{path}"
+        media = OTHER_MEDIA if kind == "json" else [
+            (b'{"rating": 5}', "application/json")]
+        for raw, content_type in media:
+            response = send(raw, content_type)
+            if response.status_code != 415 or response.json().get(
+                    "error") != "unsupported_media_type" or not has_chinese(
+                    response.json().get("message", "")):
+                problems.append(f"{where} {content_type}: {response.status_code}"
+                                f" {response.text[:200]}")
+        if kind != "json":
+            for raw in BAD_FORMS:
+                response = send(raw, "application/x-www-form-urlencoded")
+                if response.status_code >= 500:
+                    problems.append(f"{where} form {raw[:40]!r}: "
+                                    f"{response.status_code}")
+            continue
+        # A route that takes no body answers a bad one as it answers none.
+        bodiless = send(None, None).status_code
+        allowed = {401, 403, 404} | ({bodiless} if bodiless < 300 else set())
+        big = b'{"events": [' + b'"' + b"x" * 20_000_000 + b'"]}'
+        response = send(big, "application/json")
+        if response.status_code not in allowed | {413}:
+            problems.append(f"{where} oversized: {response.status_code} "
+                            f"{response.text[:200]}")
+        for name, raw in BAD_JSON.items():
+            response = send(raw, "application/json")
+            status = response.status_code
+            if status >= 500:
+                problems.append(f"{where} {name}: {status} "
+                                f"{response.text[:200]}")
+            elif status == 400:
+                if not response.json().get("fields"):
+                    problems.append(f"{where} {name}: 400 without fields")
+            elif status not in allowed:
+                problems.append(f"{where} {name}: {status} "
+                                f"{response.text[:200]}")
+    assert not problems, "\n".join(problems)
+    for service in SERVICES:
+        assert requests.get(urls[service] + "/health",
+                            timeout=10).status_code == 200

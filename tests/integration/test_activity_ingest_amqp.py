@@ -235,3 +235,27 @@ def test_activity_before_member_over_amqp(send, db):
                                         activity_id=activity_id),
                         what="the linked activity")
     assert logged["data"]["unit_id"] == f"u-fgw-{t}"
+
+
+def test_a_message_the_decoder_cannot_take_is_rejected_and_the_rest_pass(
+        send, db, rejected, module_config):
+    """200,000 nested brackets (RecursionError in a JSON decoder), a lone
+    surrogate and NaN go to the rejected queue with a reason; the valid
+    message behind them is stored; nothing is left to redeliver."""
+    t = uuid.uuid4().hex[:8]
+    deep = b"[" * 200_000 + b"]" * 200_000
+    send(None, body=deep)
+    send(None, body=b'{"event_id": "\\ud800"}')
+    send(None, body=b'{"event_id": NaN}')
+    valid = example_envelope("kpi.business", t)
+    send(valid)
+    wait_for(lambda: db.ingest_receipts.count_documents(
+        {"event_id": valid["event_id"], "via": "amqp"}) == 1,
+        what="the valid message behind the bad ones", timeout=20)
+    found = rejected(3)
+    assert len(found) == 3
+    reasons = [headers[wiring.REJECTION_HEADER] for _, headers in found]
+    assert all(reason.startswith("invalid: ") for reason in reasons), reasons
+    assert any("嵌套" in reason for reason in reasons), reasons
+    assert deep in [body for body, _ in found]               # body intact
+    assert ingest_queue_depth(module_config) == 0

@@ -177,7 +177,8 @@ def test_field_errors_are_400(url):
     extra["data"]["surprise"] = 1
     assert "surprise" in post_event(url, TOKEN, extra).json()["fields"]["data"]
     broken = requests.post(url + "/api/v1/events", data=b"{not json",
-                           headers={"Authorization": f"Bearer {TOKEN}"},
+                           headers={"Authorization": f"Bearer {TOKEN}",
+                                    "Content-Type": "application/json"},
                            timeout=5)
     assert broken.status_code == 400
     assert broken.json()["fields"] == {"body": ["请求体不是有效的 JSON"]}

@@ -175,6 +175,19 @@ def test_whole_campaign(container_factory, service_config, web_url, mongo,
             "facts": {"party_building_met": True,
                       "four_services_award": True}})
         assert r.status_code == 201, r.text
+    # Nominations (names and scores) are not public before publicity.
+    anonymous = requests.get(f"{api}/{cid}/nominations", timeout=10)
+    assert anonymous.status_code == 401
+    assert anonymous.json()["error"] == "unauthorized"
+    assert "李明" not in anonymous.text
+    bogus = requests.get(f"{api}/{cid}/nominations", timeout=10,
+                         headers={"Authorization": "Bearer x"})
+    assert bogus.status_code == 401
+    listed = requests.get(f"{api}/{cid}/nominations", headers=STAFF,
+                          timeout=10)
+    assert listed.status_code == 200
+    assert {n["candidate_id"] for n in listed.json()["nominations"]} >= {
+        "b-fgw", "m-li"}
 
     # A recipient's recommendation through the feedback portal.
     feedback_event(service_config, ev.RECOMMENDATION_SUBMITTED, {
@@ -212,9 +225,14 @@ def test_whole_campaign(container_factory, service_config, web_url, mongo,
     commit = post(f"{api}/{cid}/commitment").json()
 
     # -- draw, replacement, reveal, re-computation -----------------------------
-    drawn = post(f"{api}/{cid}/draw")
+    # links come from the configured base URL, never the Host header
+    drawn = requests.post(f"{api}/{cid}/draw", json={}, timeout=10,
+                          headers=dict(STAFF, Host="evil.example"))
     assert drawn.status_code == 201, drawn.text
     panel = drawn.json()["panel"]
+    links = [p["judge_url"] for p in panel if p.get("judge_url")]
+    assert links and all(link.startswith(web_url + "/s/") for link in links)
+    assert "evil.example" not in drawn.text
     assert sorted(p["category"] for p in panel) == [
         "expert", "expert", "recipient", "recipient", "recipient"]
     ids = {p["evaluator_id"] for p in panel}

@@ -3,6 +3,7 @@ functions."""
 
 import csv
 import io
+import zipfile
 
 import pytest
 from marshmallow import ValidationError
@@ -76,6 +77,65 @@ def test_xlsx_sheets_and_cells():
     labels = [r[1].value for r in review_sheet.iter_rows()
               if r[0].value == "党建工作"]
     assert "三会一课出勤率" in labels
+
+
+FORMULAS = ['=HYPERLINK("http://x")', "+1+2", "-2+3", "@SUM(A1)",
+            "\t=1", "\r=1", "=cmd|' /C calc'!A0"]
+
+
+def hostile_board():
+    data, card = board()
+    for entry, name in zip(data["entries"], FORMULAS):
+        entry["name"] = name
+    data["entries"][1]["subject_id"] = "=1+1"
+    return data, card
+
+
+def test_csv_escapes_cells_that_a_spreadsheet_would_run():
+    data, _ = hostile_board()
+    text = reports.export_csv([data]).decode("utf-8")
+    rows = list(csv.reader(io.StringIO(text[1:])))
+    assert rows[1][3] == "'" + FORMULAS[0]
+    assert rows[2][3] == "'" + FORMULAS[1] and rows[2][2] == "'=1+1"
+    for row in rows[1:]:
+        for cell in row:
+            number = cell[1:].replace(".", "").isdigit()
+            assert not cell or cell[0] not in "=+@\t\r" and not (
+                cell[0] == "-" and not number), row
+    assert rows[1][8] == str(data["entries"][0]["total"])  # numbers stay
+
+
+@pytest.mark.parametrize("name", FORMULAS)
+def test_reports_escape_every_formula_prefix(name):
+    assert reports.spreadsheet_text(name) == "'" + name
+    assert reports.spreadsheet_text("市发改委") == "市发改委"
+    assert reports.spreadsheet_text(-1.5) == -1.5
+
+
+def test_xlsx_writes_hostile_text_as_strings_not_formulas():
+    data, card = hostile_board()
+    review = {"branch_id": "b1", "branch_name": "=HYPERLINK(\"http://x\")",
+              "secretary_name": "@王芳", "period": "2026-11", "card": card,
+              "rank": 1, "grade": "良好", "rung_label": "+标准化",
+              "secretary_card": None}
+    rates = {"weights": {"response": 30, "resolution": 35,
+                         "satisfaction": 35},
+             "entries": [{"rank": 1, "subject_id": "u1",
+                          "name": '=HYPERLINK("http://x")',
+                          "demand_count": 4, "response_rate": 100.0,
+                          "resolution_rate": 50.0, "rating_count": 2,
+                          "satisfaction_rate": 100.0, "composite": 82.5}]}
+    raw = reports.export_xlsx([data], rates, [review])
+    workbook = load_workbook(io.BytesIO(raw))
+    cells = [cell for sheet in workbook for row in sheet.iter_rows()
+             for cell in row if cell.value is not None]
+    assert all(cell.data_type != "f" for cell in cells)
+    assert '=HYPERLINK("http://x")' in [c.value for c in cells]
+    assert workbook["机关单位考评"]["D2"].data_type == "s"
+    assert workbook["机关单位考评"]["I2"].data_type == "n"
+    with zipfile.ZipFile(io.BytesIO(raw)) as archive:
+        for name in archive.namelist():
+            assert b"<f>" not in archive.read(name), name
 
 
 def test_sheet_titles_are_legal_and_unique():

@@ -423,3 +423,24 @@ def test_settings_read_every_name_with_the_former_defaults():
             "SIFUWU_PRESS_DIR", "SIFUWU_QUIET_HOURS",
             "SIFUWU_NOTIFY_RETRY_BASE", "SIFUWU_NOTIFY_RETRY_CAP",
             "SIFUWU_NOTIFY_MAX_ATTEMPTS"} <= names
+
+
+def test_selection_plan_names_each_award_by_its_title():
+    """The plan as assessment announces it (``award``, ``title``, ``quota``):
+    the board shows the title, never "None"."""
+    from services.assessment.selection import steps as selection_steps
+    plan = {"awards": [{"award": "four_services_branch", "quota": 2},
+                       {"award": "excellent_member", "quota": 5}]}
+    data = {"campaign_id": "c1", "title": "2026年度评选",
+            "awards": selection_steps._award_titles(plan)}
+    for channel in ("web", "wechat", "email"):
+        try:
+            rendered = templating.render("selection_plan", channel,
+                                         data, tz=TZ)
+        except templating.RenderError:
+            continue
+        assert "None" not in rendered.body, (channel, rendered.body)
+    rendered = templating.render("selection_plan", "web", data, tz=TZ)
+    titles = [a["title"] for a in data["awards"]]
+    assert f"· {titles[0]}（名额 2）" in rendered.body, rendered.body
+    assert f"· {titles[1]}（名额 5）" in rendered.body

@@ -169,6 +169,9 @@ class IngestConsumer(Entrypoint):
         except Rejected as exc:
             self._reject(message, exc.reason)
             return
+        except Exception as exc:  # noqa: BLE001 - never halt on one message
+            self._reject(message, f"invalid: 消息无法解码（{type(exc).__name__}）")
+            return
         buffer.append((message, payload, system))
 
     def _apply(self, conn, batch, buffer):

@@ -2,13 +2,11 @@
 delivery count once, who sent an AMQP message and whether it is JSON, and the
 answer to one item of a batch."""
 
-import json
-
 from marshmallow import ValidationError
 
 from sifuwu.auth import parse_tokens
 from sifuwu.consumer import describe
-from sifuwu.web import reject_operators
+from sifuwu.web import parse_json
 
 # Envelopes per HTTP batch request.
 BATCH_LIMIT = 1000
@@ -70,14 +68,19 @@ def decode(message, users):
     system = users.get(user)
     if system is None:
         raise Rejected(f"unauthorized: 未登记的接入用户 {user}")
-    try:
-        payload = json.loads(message.body)
-    except (TypeError, ValueError, UnicodeDecodeError):
+    body = message.body
+    if not isinstance(body, (bytes, str)):
         raise Rejected("invalid: 消息体不是有效的 UTF-8 JSON")
     try:
-        reject_operators(payload)
+        payload = parse_json(body)
     except ValidationError as exc:
+        reason = "; ".join(str(m) for m in exc.messages.get("body", ())) \
+            if isinstance(exc.messages, dict) else ""
+        if reason in ("请求体须为 UTF-8 编码的 JSON", "请求体不是有效的 JSON"):
+            raise Rejected("invalid: 消息体不是有效的 UTF-8 JSON")
         raise Rejected(describe(exc))
+    except Exception as exc:  # noqa: BLE001 - the message's fault, not ours
+        raise Rejected(f"invalid: 消息体无法解析（{type(exc).__name__}）")
     if not isinstance(payload, dict):
         raise Rejected("invalid: 消息体须为 JSON 对象")
     return payload, system

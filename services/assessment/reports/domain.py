@@ -20,6 +20,28 @@ EXPORT_HEADER = ["排名", "对象类型", "编号", "名称", "党建工作", "
                  "名额顺延", "考评期间", "方案版本"]
 
 
+# A text cell a spreadsheet program would run as a formula (or DDE) when it
+# begins with one of these; names and ids come from outside systems.
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_text(value):
+    """``value`` with a leading ``'`` when it is text a spreadsheet would
+    run as a formula; numbers and other text unchanged (CSV)."""
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+        return "'" + value
+    return value
+
+
+def append_row(sheet, row):
+    """Append ``row`` to an openpyxl sheet with every text cell stored as a
+    string, never a formula (openpyxl takes text starting "=" as one)."""
+    sheet.append(row)
+    for cell in sheet[sheet.max_row]:
+        if isinstance(cell.value, str):
+            cell.data_type = "s"
+
+
 def export_rows(board):
     """Rows of a ranking board for promotion and training decisions."""
     label = domain.SUBJECT_LABELS.get(board["subject_type"],
@@ -38,7 +60,8 @@ def export_csv(boards):
     writer = csv.writer(buffer)
     writer.writerow(EXPORT_HEADER)
     for board in boards:
-        writer.writerows(export_rows(board))
+        writer.writerows([spreadsheet_text(cell) for cell in row]
+                         for row in export_rows(board))
     return ("\ufeff" + buffer.getvalue()).encode("utf-8")
 
 
@@ -70,22 +93,22 @@ def export_xlsx(boards, rates=None, reviews=()):
     for board in boards:
         sheet = workbook.create_sheet(sheet_title(
             SHEET_TITLES[board["subject_type"]], used))
-        sheet.append(EXPORT_HEADER)
+        append_row(sheet, EXPORT_HEADER)
         for row in export_rows(board):
-            sheet.append(row)
+            append_row(sheet, row)
         for cell in sheet[1]:
             cell.font = bold
     if rates is not None:
         sheet = workbook.create_sheet(sheet_title("三率排名", used))
-        sheet.append(["排名", "单位编号", "单位名称", "诉求数", "响应率(%)",
+        append_row(sheet, ["排名", "单位编号", "单位名称", "诉求数", "响应率(%)",
                       "解决率(%)", "评价数", "满意率(%)", "综合得分"])
         for e in rates["entries"]:
-            sheet.append([e["rank"], e["subject_id"], e["name"],
+            append_row(sheet, [e["rank"], e["subject_id"], e["name"],
                           e["demand_count"], e["response_rate"],
                           e["resolution_rate"], e["rating_count"],
                           e["satisfaction_rate"], e["composite"]])
         sheet.append([])
-        sheet.append(["权重", "响应率", rates["weights"]["response"],
+        append_row(sheet, ["权重", "响应率", rates["weights"]["response"],
                       "解决率", rates["weights"]["resolution"], "满意率",
                       rates["weights"]["satisfaction"]])
         for cell in sheet[1]:
@@ -107,35 +130,35 @@ def write_review(sheet, review, bold):
     """述职评议 sheet: the branch's Party-building and business results
     side by side, for the secretary's 一岗双责 report."""
     card = review["card"]
-    sheet.append(["党支部书记述职评议表"])
+    append_row(sheet, ["党支部书记述职评议表"])
     sheet["A1"].font = bold
-    sheet.append(["党支部", review["branch_name"]])
-    sheet.append(["党支部书记", review["secretary_name"]])
-    sheet.append(["考评期间", review["period"]])
-    sheet.append(["方案版本", card.get("scheme_version")])
-    sheet.append(["支部阶梯", review.get("rung_label")])
+    append_row(sheet, ["党支部", review["branch_name"]])
+    append_row(sheet, ["党支部书记", review["secretary_name"]])
+    append_row(sheet, ["考评期间", review["period"]])
+    append_row(sheet, ["方案版本", card.get("scheme_version")])
+    append_row(sheet, ["支部阶梯", review.get("rung_label")])
     sheet.append([])
-    sheet.append(["指标组", "指标", "数值", "权重(%)", "得分"])
+    append_row(sheet, ["指标组", "指标", "数值", "权重(%)", "得分"])
     for cell in sheet[sheet.max_row]:
         cell.font = bold
     for group in domain.GROUPS:
         info = card["groups"][group]
-        sheet.append([info["label"], "（组得分）", None, info["weight"],
+        append_row(sheet, [info["label"], "（组得分）", None, info["weight"],
                       info["score"]])
         for ind in info["indicators"]:
-            sheet.append([info["label"], ind["label"], ind["value"],
+            append_row(sheet, [info["label"], ind["label"], ind["value"],
                           ind["weight"], ind["score"]])
     for item in card.get("items", []):
-        sheet.append(["加减分", item.get("label") or item["code"], None, None,
-                      item["points"]])
+        append_row(sheet, ["加减分", item.get("label") or item["code"], None,
+                           None, item["points"]])
     sheet.append([])
-    sheet.append(["总分", card["total"]])
-    sheet.append(["等次", review.get("grade") or card.get("grade")])
-    sheet.append(["支部排名", review.get("rank")])
+    append_row(sheet, ["总分", card["total"]])
+    append_row(sheet, ["等次", review.get("grade") or card.get("grade")])
+    append_row(sheet, ["支部排名", review.get("rank")])
     if review.get("secretary_card"):
-        sheet.append(["书记个人总分", review["secretary_card"]["total"]])
-        sheet.append(["书记个人等次", review["secretary_card"]["grade"]])
-    sheet.append(["评议意见", ""])
+        append_row(sheet, ["书记个人总分", review["secretary_card"]["total"]])
+        append_row(sheet, ["书记个人等次", review["secretary_card"]["grade"]])
+    append_row(sheet, ["评议意见", ""])
     sheet.column_dimensions["A"].width = 18
     sheet.column_dimensions["B"].width = 24
 

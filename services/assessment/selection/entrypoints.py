@@ -25,6 +25,7 @@ from sifuwu.web import http, json_response, load_body
 from services.assessment.selection import audit, domain, draw, schemas, steps
 from sifuwu.workdays import WorkCalendar
 from services.assessment.selection import repository as repo
+from services.assessment.settings import AssessmentSettings
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +67,8 @@ class SelectionEntrypoints:
     """开门评选 entrypoints; needs ``store``, ``clock``, ``settings``,
     ``config`` as ``sifuwu.service.ServiceBase`` provides them."""
 
+    settings_class = AssessmentSettings  # the judges' links' base URL
+
     # -- helpers ---------------------------------------------------------------
 
     def _selection_staff(self, request):
@@ -101,8 +104,10 @@ class SelectionEntrypoints:
     def _selection_calendar(self):
         return WorkCalendar.configured(self.settings.calendar_file or None)
 
-    def _selection_links(self, request, campaign_id, round_no, seated):
-        base = request.host_url.rstrip("/")
+    def _selection_links(self, campaign_id, round_no, seated):
+        """Seats with each seated judge's link, from the configured public
+        address (``SIFUWU_ASSESSMENT_BASE_URL``), never the Host header."""
+        base = self.settings.judge_base_url
         out = []
         for seat in seated:
             seat = dict(seat)
@@ -144,6 +149,9 @@ class SelectionEntrypoints:
 
     @http("GET", PREFIX + "/<campaign_id>/nominations")
     def selection_nominations(self, request, campaign_id):
+        """Nominations with names and scores: staff only (the public sees the
+        list once publicity opens, on feedback's board)."""
+        self._selection_staff(request)
         repo.get_campaign(self.store.db, campaign_id)
         return json_response({"nominations": [
             {k: n.get(k) for k in ("candidate_id", "candidate_type", "name",
@@ -206,8 +214,8 @@ class SelectionEntrypoints:
             raise failure
         return json_response({
             "round": panel["round"], "commitment": panel["commitment"],
-            "panel": self._selection_links(request, campaign_id, panel["round"],
-                                      panel["seated"]),
+            "panel": self._selection_links(campaign_id, panel["round"],
+                                           panel["seated"]),
             "excluded": panel["excluded"]}, status=201)
 
     @http("POST", PREFIX + "/<campaign_id>/reveal")
@@ -224,8 +232,8 @@ class SelectionEntrypoints:
         panel = repo.panel(self.store.db, campaign_id, campaign["round"])
         return json_response({
             "round": panel["round"],
-            "panel": self._selection_links(request, campaign_id, panel["round"],
-                                      panel["seated"]),
+            "panel": self._selection_links(campaign_id, panel["round"],
+                                           panel["seated"]),
             "replacements": panel["replacements"]})
 
     @http("POST", PREFIX + "/<campaign_id>/panel/<evaluator_id>/absent")
@@ -236,7 +244,7 @@ class SelectionEntrypoints:
             evaluator_id=evaluator_id, now=self.clock()))
         campaign = repo.get_campaign(self.store.db, campaign_id)
         return json_response(self._selection_links(
-            request, campaign_id, campaign["round"], [seat])[0], status=201)
+            campaign_id, campaign["round"], [seat])[0], status=201)
 
     @http("GET", PREFIX + "/<campaign_id>/draw/export")
     def selection_export(self, request, campaign_id):
@@ -270,7 +278,7 @@ class SelectionEntrypoints:
                 for c in candidates],
             open=campaign["status"] == domain.DRAWN)
 
-    @http("POST", "/s/<token>")
+    @http("POST", "/s/<token>", body="form")
     def selection_judge_form(self, request, token):
         try:
             campaign_id, round_no, evaluator_id = self._selection_judge(token)

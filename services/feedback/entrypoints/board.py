@@ -48,7 +48,7 @@ class BoardEntrypoints(FeedbackWeb):
             board.file_objection, data=data, now=self.clock(),
             secret=self.settings.secret, today=self._today()))
 
-    @http("POST", "/publicity/objections")
+    @http("POST", "/publicity/objections", body="form")
     def objection_form(self, request):
         try:
             posted = read_form(request)

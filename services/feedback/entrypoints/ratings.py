@@ -162,7 +162,7 @@ class RatingEntrypoints(FeedbackWeb):
             return _error_page(exc)
         return self._rate_page(request, token, invitation)
 
-    @http("POST", "/f/<token>")
+    @http("POST", "/f/<token>", body="form")
     def rating_form(self, request, token):
         try:
             data = _form_data(token, read_form(request))
