@@ -211,6 +211,7 @@ class EmbeddedStack:
             "WEB_SERVER_ADDRESS": f"127.0.0.1:{self.ports.services[service]}",
             "SIFUWU_DB_PREFIX": self.db_prefix,
             "SIFUWU_FEEDBACK_BASE_URL": self.url("feedback"),
+            "SIFUWU_ASSESSMENT_BASE_URL": self.url("assessment"),
         })
         env.update(self.extra_env)
         return serve_env(service, env)
