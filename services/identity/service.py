@@ -15,6 +15,7 @@ import logging
 
 from pymongo.errors import DuplicateKeyError
 
+from sifuwu.errors import Conflict
 from sifuwu.service import ServiceBase
 from sifuwu.web import http, json_response, load_body
 from services.identity import domain, schemas, steps
@@ -93,8 +94,12 @@ class IdentityService(ServiceBase):
         credentials = load_body(request, schemas.LoginSchema(),
                                 self.settings.max_body_bytes)
         self._bootstrap()
-        outcome = self._run(steps.login, credentials=credentials,
-                            secrets=self.secrets, now=self.clock())
+        try:
+            outcome = self._run(steps.login, credentials=credentials,
+                                secrets=self.secrets, now=self.clock())
+        except DuplicateKeyError:  # the first keys were created meanwhile
+            outcome = self._run(steps.login, credentials=credentials,
+                                secrets=self.secrets, now=self.clock())
         if outcome.error is not None:
             raise outcome.error
         return json_response({
@@ -155,9 +160,12 @@ class IdentityService(ServiceBase):
         grant = self.access.require(request)
         spec = load_body(request, schemas.AccountCreateSchema(),
                          self.settings.max_body_bytes)
-        account, enrolment = self._run(
-            steps.create_account, identity=grant.identity, spec=spec,
-            secrets=self.secrets, now=self.clock())
+        try:
+            account, enrolment = self._run(
+                steps.create_account, identity=grant.identity, spec=spec,
+                secrets=self.secrets, now=self.clock())
+        except DuplicateKeyError:  # the same name, created meanwhile
+            raise Conflict("用户名已被使用", code="username_taken")
         return json_response(_account_body(account, enrolment), status=201)
 
     @http("GET", "/api/v1/accounts")

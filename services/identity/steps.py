@@ -211,7 +211,8 @@ def login(uow, credentials, secrets, now):
 
     The password is checked before the TOTP code and before the account's
     status, so neither a wrong password nor an unknown name tells more than
-    "用户名或密码错误".
+    "用户名或密码错误". The right password without a code answers
+    ``totp_required`` and is not counted as a failure.
     """
     policy = secrets.login_policy
     account = uow.repo.find_by_username(credentials["username"])
@@ -240,6 +241,10 @@ def login(uow, credentials, secrets, now):
                                          account.get("totp_last_step"))
             if totp_step is None:
                 error = domain.InvalidCredentials("动态口令错误或已使用")
+    if isinstance(error, domain.TotpRequired):
+        # the right password without a code: the first step of two, not a
+        # failed guess (a wrong code counts)
+        return LoginOutcome(error=error)
     if error is not None:
         fields, locked = domain.after_failure(account, now, policy)
         uow.repo.update_account(account["_id"], fields)

@@ -247,3 +247,10 @@ def test_private_keys_are_stored_sealed(uow):
     rotated = signing.sealer(["new-seal", "unit-test-seal"])
     assert "PRIVATE KEY" in signing.unseal(rotated, uow.repo.keys()[0][
         "sealed_private"])
+
+
+def test_a_missing_code_is_not_a_failed_guess(uow):
+    assert log_in(uow, "admin").error.code == "totp_required"
+    assert uow.repo.find_by_username("admin")["failed_count"] == 0
+    assert log_in(uow, "admin", "wrong-password-123").error.code == \
+        "invalid_credentials"
