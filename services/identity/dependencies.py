@@ -1,11 +1,13 @@
 """The identity service's own dependencies: token checks against its own
-keys, and a timer whose interval is a setting.
+keys, password hashing off the event loop, and a timer whose interval is a
+setting.
 
 Every other service verifies tokens with the JWKS fetched from here
 (``sifuwu.access.Access``); the identity service itself reads the published
 keys from its own store (``OwnKeys``), so it never calls itself.
 """
 
+from eventlet import tpool
 from nameko.timer import Timer
 
 from sifuwu.access import Access, KeySet
@@ -39,6 +41,24 @@ class LocalAccess(Access):
         store = next(dep for dep in self.container.dependencies
                      if isinstance(dep, Store))
         self.keys = OwnKeys(store, lambda: utcnow() + self.offset)
+
+
+class PooledHasher:
+    """An argon2 hasher whose hashing and verifying run in a native thread
+    (eventlet's ``tpool``): a login's hash takes a good fraction of a second
+    by design, and on the hub it would hold every other request that long."""
+
+    def __init__(self, hasher):
+        self._hasher = hasher
+
+    def __getattr__(self, name):
+        return getattr(self._hasher, name)
+
+    def hash(self, password):
+        return tpool.execute(self._hasher.hash, password)
+
+    def verify(self, stored, password):
+        return tpool.execute(self._hasher.verify, stored, password)
 
 
 class SettingTimer(Timer):

@@ -19,7 +19,9 @@ from sifuwu.errors import Conflict
 from sifuwu.service import ServiceBase
 from sifuwu.web import http, json_response, load_body
 from services.identity import domain, schemas, steps
-from services.identity.dependencies import LocalAccess, setting_timer
+from services.identity.dependencies import (
+    LocalAccess, PooledHasher, setting_timer,
+)
 from services.identity.policy import POLICY
 from services.identity.repository import INDEXES, Direct, IdentityRepository
 from services.identity.settings import IdentitySettings
@@ -46,7 +48,7 @@ class IdentityService(ServiceBase):
         """The hasher, sealer and token settings of this worker."""
         s = self.settings
         return steps.Secrets(
-            hasher=s.password_hasher(), sealer=s.sealer(),
+            hasher=PooledHasher(s.password_hasher()), sealer=s.sealer(),
             issuer=s.token_issuer, audience=s.token_audience,
             token_ttl=s.token_ttl_seconds, rotate_every=s.key_rotation_seconds,
             overlap=s.key_overlap_seconds, totp_issuer=s.totp_issuer,

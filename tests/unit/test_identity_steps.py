@@ -254,3 +254,25 @@ def test_a_missing_code_is_not_a_failed_guess(uow):
     assert uow.repo.find_by_username("admin")["failed_count"] == 0
     assert log_in(uow, "admin", "wrong-password-123").error.code == \
         "invalid_credentials"
+
+
+def test_the_upkeep_timer_bootstraps_and_rotates_in_two_transactions():
+    from nameko.testing.services import worker_factory
+    from pymongo.errors import DuplicateKeyError
+
+    from services.identity.service import IdentityService
+
+    service = worker_factory(IdentityService, clock=lambda: T0, config={
+        "SIFUWU_IDENTITY_BOOTSTRAP": f"admin:{PASSWORD}:{TOTP}",
+        "SIFUWU_IDENTITY_ARGON2_MEMORY_KIB": 8,
+        "SIFUWU_IDENTITY_ARGON2_TIME_COST": 1,
+        "SIFUWU_IDENTITY_ARGON2_PARALLELISM": 1})
+    fake = InMemoryUnitOfWork(repo=FakeIdentityRepository())
+    service.store.transaction.side_effect = lambda fn, **kw: fake.run(fn)
+    plan = service.maintain()
+    assert fake.repo.find_by_username("admin")["role"] == access.COMMITTEE
+    assert plan.create == (domain.KEY_ACTIVE, domain.NEXT)
+    assert service.store.transaction.call_count == 2
+    # another replica got there first: nothing raised
+    service.store.transaction.side_effect = DuplicateKeyError("one_slot")
+    assert service.maintain() is None
