@@ -62,7 +62,11 @@ class IdentityService(ServiceBase):
         return Direct(self.store.db)
 
     def _bootstrap(self):
-        spec = domain.parse_bootstrap(self.settings.bootstrap)
+        try:
+            spec = domain.parse_bootstrap(self.settings.bootstrap)
+        except ValueError as exc:  # a bad setting must not break logins
+            log.error("bootstrap account not created: %s", exc)
+            return None
         if spec is None:
             return None
         try:

@@ -276,3 +276,14 @@ def test_the_upkeep_timer_bootstraps_and_rotates_in_two_transactions():
     # another replica got there first: nothing raised
     service.store.transaction.side_effect = DuplicateKeyError("one_slot")
     assert service.maintain() is None
+
+
+def test_a_bad_bootstrap_setting_creates_nothing_and_breaks_nothing():
+    from nameko.testing.services import worker_factory
+
+    from services.identity.service import IdentityService
+
+    service = worker_factory(IdentityService, config={
+        "SIFUWU_IDENTITY_BOOTSTRAP": "admin:short"})
+    assert service._bootstrap() is None
+    service.store.transaction.assert_not_called()
