@@ -1,0 +1,225 @@
+"""Identity service (身份服务): entrypoints only.
+
+Each entrypoint checks the caller against the policy table (``policy``),
+loads its input with a schema, runs one step (``steps``) in a unit of work
+and dumps the answer. A login answers a short-lived signed token; every
+other service verifies it locally with the keys published at
+``/.well-known/jwks.json`` (``sifuwu.access``). A timer (at start, then every
+``SIFUWU_IDENTITY_KEY_CHECK_INTERVAL`` seconds) creates the first 工委
+account from ``SIFUWU_IDENTITY_BOOTSTRAP`` while no account exists, and
+creates, rotates and prunes the signing keys.
+"""
+
+import functools
+import logging
+
+from pymongo.errors import DuplicateKeyError
+
+from sifuwu.errors import Conflict
+from sifuwu.service import ServiceBase
+from sifuwu.web import http, json_response, load_body
+from services.identity import domain, schemas, steps
+from services.identity.dependencies import (
+    LocalAccess, PooledHasher, setting_timer,
+)
+from services.identity.policy import POLICY
+from services.identity.repository import INDEXES, Direct, IdentityRepository
+from services.identity.settings import IdentitySettings
+
+log = logging.getLogger(__name__)
+
+
+def _account_body(account, enrolment=None):
+    body = {"account": schemas.AccountSchema().dump(account)}
+    if enrolment is not None:
+        body["totp"] = enrolment  # shown once
+    return body
+
+
+class IdentityService(ServiceBase):
+    name = "identity"
+    indexes = INDEXES
+    settings_class = IdentitySettings
+
+    access = LocalAccess(POLICY)
+
+    @functools.cached_property
+    def secrets(self):
+        """The hasher, sealer and token settings of this worker."""
+        s = self.settings
+        return steps.Secrets(
+            hasher=PooledHasher(s.password_hasher()), sealer=s.sealer(),
+            issuer=s.token_issuer, audience=s.token_audience,
+            token_ttl=s.token_ttl_seconds, rotate_every=s.key_rotation_seconds,
+            overlap=s.key_overlap_seconds, totp_issuer=s.totp_issuer,
+            login_policy=s.login_policy)
+
+    def _run(self, step, **kwargs):
+        return self.store.transaction(functools.partial(step, **kwargs),
+                                      repository=IdentityRepository)
+
+    def _read(self):
+        return Direct(self.store.db)
+
+    def _bootstrap(self):
+        try:
+            spec = domain.parse_bootstrap(self.settings.bootstrap)
+        except ValueError as exc:  # a bad setting must not break logins
+            log.error("bootstrap account not created: %s", exc)
+            return None
+        if spec is None:
+            return None
+        try:
+            return self._run(steps.bootstrap, spec=spec, secrets=self.secrets,
+                             now=self.clock())
+        except DuplicateKeyError:  # another replica bootstrapped first
+            return None
+
+    # -- upkeep ------------------------------------------------------------------
+
+    @setting_timer("key_check_interval", eager=True)
+    def maintain(self):
+        """Bootstrap the first account; create, rotate and prune keys."""
+        self._bootstrap()
+        try:
+            plan = self._run(steps.maintain_keys, secrets=self.secrets,
+                             now=self.clock())
+        except DuplicateKeyError:  # another replica changed the keys
+            return None
+        if plan.retire:
+            log.info("signing key %s retired, published until %s",
+                     plan.retire, plan.publish_until)
+        return plan
+
+    # -- login and keys ----------------------------------------------------------
+
+    @http("POST", "/api/v1/login")
+    def login(self, request):
+        """Public: username, password (and TOTP) → a signed access token.
+        No token is checked here (a stale one must not stop a new login)."""
+        credentials = load_body(request, schemas.LoginSchema(),
+                                self.settings.max_body_bytes)
+        self._bootstrap()
+        try:
+            outcome = self._run(steps.login, credentials=credentials,
+                                secrets=self.secrets, now=self.clock())
+        except DuplicateKeyError:  # the first keys were created meanwhile
+            outcome = self._run(steps.login, credentials=credentials,
+                                secrets=self.secrets, now=self.clock())
+        if outcome.error is not None:
+            raise outcome.error
+        return json_response({
+            "token": outcome.token, "token_type": "Bearer",
+            "expires_in": self.secrets.token_ttl,
+            "expires_at": outcome.expires_at,
+            **_account_body(outcome.account)})
+
+    @http("GET", "/.well-known/jwks.json")
+    def jwks(self, request):
+        """Public: the keys that verify tokens (next, active, and retired
+        ones until their last token has expired)."""
+        return json_response(steps.published_keys(self._read(), self.clock()),
+                             headers={"Cache-Control": "public, max-age=60"})
+
+    @http("GET", "/api/v1/keys")
+    def list_keys(self, request):
+        self.access.require(request)
+        keys = steps.key_windows(self._read(), self.clock())
+        return json_response({
+            "items": schemas.KeyWindowSchema(many=True).dump(keys),
+            "count": len(keys)})
+
+    @http("POST", "/api/v1/keys/rotate")
+    def rotate_keys(self, request):
+        """Rotate now: the next key signs, the active one stays published
+        until its tokens have expired."""
+        grant = self.access.require(request)
+        plan = self._run(steps.maintain_keys, secrets=self.secrets,
+                         now=self.clock(), identity=grant.identity,
+                         force=True)
+        return json_response({"retired": plan.retire,
+                              "publish_until": plan.publish_until},
+                             status=201)
+
+    # -- the caller ----------------------------------------------------------------
+
+    @http("GET", "/api/v1/me")
+    def me(self, request):
+        grant = self.access.require(request)
+        return json_response(schemas.IdentitySchema().dump(grant.identity))
+
+    @http("PUT", "/api/v1/me/password")
+    def change_password(self, request):
+        grant = self.access.require(request)
+        change = load_body(request, schemas.PasswordChangeSchema(),
+                           self.settings.max_body_bytes)
+        account = self._run(steps.change_password, identity=grant.identity,
+                            current=change["current_password"],
+                            new=change["new_password"], secrets=self.secrets,
+                            now=self.clock())
+        return json_response(_account_body(account))
+
+    # -- accounts (工委) ------------------------------------------------------------
+
+    @http("POST", "/api/v1/accounts")
+    def create_account(self, request):
+        grant = self.access.require(request)
+        spec = load_body(request, schemas.AccountCreateSchema(),
+                         self.settings.max_body_bytes)
+        try:
+            account, enrolment = self._run(
+                steps.create_account, identity=grant.identity, spec=spec,
+                secrets=self.secrets, now=self.clock())
+        except DuplicateKeyError:  # the same name, created meanwhile
+            raise Conflict("用户名已被使用", code="username_taken")
+        return json_response(_account_body(account, enrolment), status=201)
+
+    @http("GET", "/api/v1/accounts")
+    def list_accounts(self, request):
+        self.access.require(request)
+        accounts = steps.list_accounts(self._read())
+        return json_response({
+            "items": schemas.AccountSchema(many=True).dump(accounts),
+            "count": len(accounts)})
+
+    @http("GET", "/api/v1/accounts/<account_id>")
+    def get_account(self, request, account_id):
+        self.access.require(request)
+        return json_response(_account_body(
+            steps.show_account(self._read(), account_id)))
+
+    @http("POST", "/api/v1/accounts/<account_id>/disable")
+    def disable_account(self, request, account_id):
+        grant = self.access.require(request)
+        account = self._run(steps.set_status, identity=grant.identity,
+                            account_id=account_id, status=domain.DISABLED,
+                            now=self.clock())
+        return json_response(_account_body(account))
+
+    @http("POST", "/api/v1/accounts/<account_id>/enable")
+    def enable_account(self, request, account_id):
+        grant = self.access.require(request)
+        account = self._run(steps.set_status, identity=grant.identity,
+                            account_id=account_id, status=domain.ACTIVE,
+                            now=self.clock())
+        return json_response(_account_body(account))
+
+    @http("PUT", "/api/v1/accounts/<account_id>/role")
+    def change_role(self, request, account_id):
+        grant = self.access.require(request)
+        change = load_body(request, schemas.RoleChangeSchema(),
+                           self.settings.max_body_bytes)
+        account, enrolment = self._run(
+            steps.change_role, identity=grant.identity, account_id=account_id,
+            change=change, secrets=self.secrets, now=self.clock())
+        return json_response(_account_body(account, enrolment))
+
+    @http("GET", "/api/v1/audit")
+    def audit(self, request):
+        """Account changes, newest first (工委 and 审计)."""
+        self.access.require(request)
+        entries = steps.audit_entries(self._read(),
+                                      account=request.args.get("account"))
+        return json_response({
+            "items": schemas.AuditEntrySchema(many=True).dump(entries),
+            "count": len(entries)})
