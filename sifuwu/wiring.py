@@ -11,7 +11,7 @@ from kombu import Exchange, Queue
 
 from sifuwu import events as ev
 
-SERVICES = ("activity", "assessment", "feedback", "notify")
+SERVICES = ("activity", "assessment", "feedback", "notify", "identity")
 
 # Where rejected or failed messages go, with the reason in a header.
 DEAD_LETTER_EXCHANGE = "sifuwu.dead"

@@ -9,10 +9,21 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 
 
+class ComposeLoader(yaml.SafeLoader):
+    """YAML's own implicit types only: nameko's config reader registers a
+    ``${VAR:default}`` resolver on ``yaml.SafeLoader`` for the whole process,
+    which would turn compose's ``${VAR:-}`` into a list."""
+
+    yaml_implicit_resolvers = {
+        key: list(value)
+        for key, value in yaml.resolver.Resolver.yaml_implicit_resolvers.items()}
+
+
 def load(path):
     """The compose file as a dict, YAML anchors and merge keys resolved
     (as docker compose resolves them before validating)."""
-    return yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    return yaml.load(Path(path).read_text(encoding="utf-8"),
+                     Loader=ComposeLoader)
 
 
 def validate(path):

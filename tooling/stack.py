@@ -31,7 +31,8 @@ CONFIG_FILE = Path(sifuwu.__file__).resolve().parent / "config.yaml"
 RABBIT_BIN = Path("/usr/lib/rabbitmq/bin")
 SERVICE_CLASSES = {"activity": "ActivityService",
                    "assessment": "AssessmentService",
-                   "feedback": "FeedbackService", "notify": "NotifyService"}
+                   "feedback": "FeedbackService", "notify": "NotifyService",
+                   "identity": "IdentityService"}
 # Databases of one demo run (``use_fresh_demo_databases``).
 DEMO_DATABASE = re.compile(r"^demo\d{14}_")
 # Silence exactly eventlet's deprecation notice (it starts with a newline).
@@ -212,9 +213,33 @@ class EmbeddedStack:
             "SIFUWU_DB_PREFIX": self.db_prefix,
             "SIFUWU_FEEDBACK_BASE_URL": self.url("feedback"),
             "SIFUWU_ASSESSMENT_BASE_URL": self.url("assessment"),
+            "SIFUWU_IDENTITY_URL": self.url("identity"),
         })
+        if service == "identity" and not env.get("SIFUWU_IDENTITY_BOOTSTRAP"):
+            env["SIFUWU_IDENTITY_BOOTSTRAP"] = self.identity_bootstrap()
         env.update(self.extra_env)
         return serve_env(service, env)
+
+    @property
+    def bootstrap_file(self):
+        return self.base / "identity-bootstrap.txt"
+
+    def identity_bootstrap(self):
+        """The first 工委 account of this stack (``name:password:TOTP
+        secret``), made once with random values and kept, readable by its
+        owner only, under the stack's folder: no shared default password."""
+        path = self.bootstrap_file
+        if not path.exists():
+            import secrets
+
+            import pyotp
+            self.base.mkdir(parents=True, exist_ok=True)
+            value = (f"admin:{secrets.token_urlsafe(18)}:"
+                     f"{pyotp.random_base32()}")
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as out:
+                out.write(value + "\n")
+        return path.read_text().strip()
 
     def claim_ports(self, progress=print):
         """Move every movable port that something already listens on to a
@@ -425,7 +450,8 @@ class EmbeddedStack:
             self.start_store()
             progress("启动短信、微信、邮件对端 …")
             self.start_peers()
-            progress("启动四个服务 …")
+            progress(f"启动 {len(SERVICES)} 个服务 …（工委初始账号 admin，"
+                     f"口令与 TOTP 密钥见 {self.bootstrap_file}）")
             for service in SERVICES:
                 self.start_service(service)
             self.wait_healthy()

@@ -24,6 +24,7 @@ import yaml
 
 from sifuwu import __version__, wiring
 from sifuwu.settings import DEFAULT_PORTS
+from tooling import composefile
 from sifuwu.wiring import SERVICES
 
 try:
@@ -564,7 +565,7 @@ def test_the_adapter_serves_the_metric_the_hpas_name(base):
 def test_rabbitmq_is_a_three_node_quorum_cluster_like_the_compose_one(base):
     spec = find(base, "RabbitmqCluster", "sifuwu-rabbitmq")["spec"]
     assert spec["replicas"] == 3
-    compose = yaml.safe_load(CLUSTER_COMPOSE.read_text())
+    compose = composefile.load(CLUSTER_COMPOSE)
     assert spec["image"] == compose["services"]["rabbitmq-1"]["image"]
     assert "default_queue_type = quorum" in spec["rabbitmq"]["additionalConfig"]
     # the policies of the cluster compose file's rabbitmq-init job, the same
@@ -588,7 +589,7 @@ def test_rabbitmq_is_a_three_node_quorum_cluster_like_the_compose_one(base):
 def test_mongodb_is_a_three_member_replica_set_with_majority_writes(base):
     spec = find(base, "MongoDBCommunity", "sifuwu-mongo")["spec"]
     assert (spec["members"], spec["type"]) == (3, "ReplicaSet")
-    compose = yaml.safe_load(CLUSTER_COMPOSE.read_text())
+    compose = composefile.load(CLUSTER_COMPOSE)
     major = compose["services"]["mongo-1"]["image"].split(":")[1]
     assert spec["version"].startswith(major + ".")
     assert "SCRAM" in spec["security"]["authentication"]["modes"]
