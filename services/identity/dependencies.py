@@ -8,7 +8,6 @@ keys from its own store (``OwnKeys``), so it never calls itself.
 """
 
 from eventlet import tpool
-from nameko.timer import Timer
 
 from sifuwu.access import Access, KeySet
 from sifuwu.events import utcnow
@@ -61,18 +60,3 @@ class PooledHasher:
         return tpool.execute(self._hasher.verify, stored, password)
 
 
-class SettingTimer(Timer):
-    """nameko's timer with its interval read from a setting when the
-    container sets up, not when the module is imported."""
-
-    def __init__(self, interval_setting, eager=False, **kwargs):
-        self.interval_setting = interval_setting
-        super().__init__(interval=None, eager=eager, **kwargs)
-
-    def setup(self):
-        settings = self.container.service_cls.settings_class.from_config(
-            self.container.config)
-        self.interval = getattr(settings, self.interval_setting)
-
-
-setting_timer = SettingTimer.decorator

@@ -19,9 +19,8 @@ from sifuwu.errors import Conflict
 from sifuwu.service import ServiceBase
 from sifuwu.web import http, json_response, load_body
 from services.identity import domain, schemas, steps
-from services.identity.dependencies import (
-    LocalAccess, PooledHasher, setting_timer,
-)
+from sifuwu.timers import setting_timer
+from services.identity.dependencies import LocalAccess, PooledHasher
 from services.identity.policy import POLICY
 from services.identity.repository import INDEXES, Direct, IdentityRepository
 from services.identity.settings import IdentitySettings

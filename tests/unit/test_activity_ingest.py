@@ -90,7 +90,7 @@ def test_the_sweep_interval_is_read_when_the_container_sets_up(monkeypatch):
     config (then the environment, then 30 s) when its container sets up."""
     from nameko.containers import ServiceContainer
 
-    from services.activity.demands.entrypoints import SettingTimer
+    from sifuwu.timers import SettingTimer
 
     def interval(config):
         container = ServiceContainer(ActivityService, config)

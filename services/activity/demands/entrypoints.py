@@ -2,31 +2,13 @@
 a mixin of the activity service. Thin: load with a schema, run one step,
 dump."""
 
-from nameko.timer import Timer
+from sifuwu.timers import setting_timer
 
 from sifuwu.errors import DomainError
 from sifuwu.web import http, json_response, load_body
 from services.activity.demands import domain, schemas, steps
 from services.activity.demands.repository import DemandRepository
 from services.activity.web import EXPECTED, page_body, query_args, staff_identity
-
-
-class SettingTimer(Timer):
-    """nameko's timer with its interval read from a setting when the
-    container sets up (``@setting_timer("sweep_interval")``), not when the
-    module is imported."""
-
-    def __init__(self, interval_setting, eager=False, **kwargs):
-        self.interval_setting = interval_setting
-        super().__init__(interval=None, eager=eager, **kwargs)
-
-    def setup(self):
-        settings = self.container.service_cls.settings_class.from_config(
-            self.container.config)
-        self.interval = getattr(settings, self.interval_setting)
-
-
-setting_timer = SettingTimer.decorator
 
 
 class DemandEntrypoints:
