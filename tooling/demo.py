@@ -39,7 +39,7 @@ def skeleton_story(urls, member_id="m-demo-001", phone="13800138000",
         "summary": "“万人进万企”走访，了解企业用地和用工诉求。",
     }
     response = requests.post(urls["activity"] + "/api/v1/activities",
-                             json=activity, timeout=10)
+                             json=activity, headers=STAFF, timeout=10)
     if response.status_code != 201:
         raise StoryError(f"登记服务活动失败: {response.status_code} "
                          f"{response.text}")
@@ -75,7 +75,7 @@ def skeleton_story(urls, member_id="m-demo-001", phone="13800138000",
     card = poll(
         lambda: requests.get(
             urls["assessment"] + f"/api/v1/scorecards/members/{member_id}",
-            timeout=10).json(),
+            headers=STAFF, timeout=10).json(),
         lambda c: c["activity_count"] >= 1 and c["rating_count"] >= 1,
         what="考评积分卡")
     seen["scorecard"] = card

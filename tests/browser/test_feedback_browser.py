@@ -61,7 +61,7 @@ def invitation_link(urls, phone):
         "recipient": {"id": "e-77", "type": "enterprise",
                       "name": "滨江智造科技有限公司", "phone": phone},
         "occurred_at": "2026-11-20T10:00:00+08:00",
-        "summary": "走访企业，协调用工问题。"}, timeout=10)
+        "summary": "走访企业，协调用工问题。"}, headers=STAFF, timeout=10)
     assert response.status_code == 201, response.text
 
     def link():

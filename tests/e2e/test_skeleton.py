@@ -1,9 +1,9 @@
-"""The walking skeleton: one story across all four services, through public
+"""The walking skeleton: one story across the services, through public
 HTTP only, on the real broker and store."""
 
 import requests
 
-from tooling.demo import skeleton_story
+from tooling.demo import STAFF, skeleton_story
 from sifuwu.wiring import SERVICES
 
 
@@ -42,12 +42,61 @@ def test_messages_api_requires_staff_token(urls):
     assert response.json()["error"] == "unauthorized"
 
 
+def test_anonymous_or_bogus_activity_is_refused_and_sends_no_sms(urls):
+    """Anyone who reached port 8001 could score a member and make the city
+    send an SMS to any phone: logging an activity needs a staff token."""
+    phone = "13955550101"
+    activity = {
+        "category": "enterprise", "kind": "visit", "roles": ["coordinator"],
+        "member_id": "m-anon", "member_name": "王芳", "unit_id": "u-fgw",
+        "branch_id": "b-fgw-1",
+        "recipient": {"id": "e-anon", "type": "enterprise",
+                      "name": "某公司", "phone": phone},
+        "occurred_at": "2026-11-20T10:00:00+08:00", "summary": "走访企业。"}
+    for headers in ({}, {"Authorization": "Bearer x"}):
+        response = requests.post(urls["activity"] + "/api/v1/activities",
+                                 json=activity, headers=headers, timeout=5)
+        assert response.status_code == 401, response.text
+        assert response.json()["error"] == "unauthorized"
+    # a staff token's activity goes through (so the check above means
+    # something), and only its invitation reaches notify
+    ok = requests.post(urls["activity"] + "/api/v1/activities",
+                       json=dict(activity, member_id="m-staff"), headers=STAFF,
+                       timeout=5)
+    assert ok.status_code == 201, ok.text
+    sent = poll_messages(urls, phone)
+    assert len(sent) == 1
+
+
+def poll_messages(urls, phone):
+    import time
+    deadline = time.monotonic() + 60
+    while True:
+        items = requests.get(urls["notify"] + "/api/v1/messages",
+                             params={"to": phone}, headers=STAFF,
+                             timeout=5).json()["items"]
+        if items or time.monotonic() > deadline:
+            time.sleep(2)  # a second invitation would have arrived by now
+            return requests.get(urls["notify"] + "/api/v1/messages",
+                                params={"to": phone}, headers=STAFF,
+                                timeout=5).json()["items"]
+        time.sleep(0.5)
+
+
+def test_a_member_scorecard_needs_a_staff_token(urls):
+    for headers in ({}, {"Authorization": "Bearer x"}):
+        response = requests.get(
+            urls["assessment"] + "/api/v1/scorecards/members/m-skeleton-1",
+            headers=headers, timeout=5)
+        assert response.status_code == 401
+
+
 def test_invalid_activity_gets_field_errors(urls):
     response = requests.post(urls["activity"] + "/api/v1/activities", json={
         "category": "weather", "kind": "visit", "member_id": "m1",
         "recipient": {"type": "enterprise", "name": "某公司",
                       "phone": "12345"},
-        "occurred_at": "2026-11-20T10:00:00"}, timeout=5)
+        "occurred_at": "2026-11-20T10:00:00"}, headers=STAFF, timeout=5)
     assert response.status_code == 400
     body = response.json()
     assert body["error"] == "validation_failed"
@@ -57,7 +106,8 @@ def test_invalid_activity_gets_field_errors(urls):
 
 def test_operator_keys_are_refused(urls):
     response = requests.post(urls["activity"] + "/api/v1/activities",
-                             json={"member_id": {"$gt": ""}}, timeout=5)
+                             json={"member_id": {"$gt": ""}}, headers=STAFF,
+                             timeout=5)
     assert response.status_code == 400
     assert "$gt" in response.text
 

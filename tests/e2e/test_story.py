@@ -36,7 +36,7 @@ def test_activity_count_per_member_matches_generated(told, urls):
     assert sum(generated.values()) == seen["events"]["activities"] > 0
     for member in story.city.members:
         card = requests.get(urls["assessment"] + "/api/v1/scorecards/members/"
-                            + member["id"], timeout=30).json()
+                            + member["id"], headers=STAFF, timeout=30).json()
         assert card["activity_count"] == generated[member["id"]], member["id"]
 
 

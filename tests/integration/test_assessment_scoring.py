@@ -275,7 +275,7 @@ def test_combined_assessment_end_to_end(assessment, service_config, db,
 
     # -- the member card keeps the skeleton's shape, counted once
     m1 = requests.get(web_url + "/api/v1/scorecards/members/a-m1",
-                      timeout=10).json()
+                      headers=STAFF, timeout=10).json()
     assert m1["activity_count"] == 4
     assert m1["rating_count"] == 3
     assert m1["average_satisfaction"] == 4.67

@@ -15,6 +15,8 @@ class ActivityEntrypoints:
 
     @http("POST", "/api/v1/activities")
     def log_activity(self, request):
+        # staff only: an activity scores a member and sends the recipient an SMS
+        staff_identity(request, self.settings)
         data = load_body(request, schemas.ActivityCreateSchema(),
                          self.settings.max_body_bytes)
         rules = self.rules

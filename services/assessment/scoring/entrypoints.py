@@ -148,6 +148,7 @@ class ScoringEntrypoints(AssessmentEntrypoints):
 
     @http("GET", "/api/v1/scorecards/members/<member_id>")
     def member_scorecard(self, request, member_id):
+        self._staff(request)
         card = queries.member_scorecard(self._reads(ScoringRepository),
                                         member_id)
         return json_response(schemas.MemberScorecardSchema().dump(card))
