@@ -9,6 +9,7 @@ TTL and no length limit: nothing expires silently.
 import dataclasses
 import hashlib
 import json
+import time
 
 from kombu import Connection, Exchange, Producer, Queue
 
@@ -111,6 +112,10 @@ def declare(connection):
           auto_delete=False)(channel).declare()
 
 
+# how long ``list`` waits for the broker to requeue what it handed back
+SETTLE_TIMEOUT = 10.0
+
+
 class DeadLetterQueues:
     """Operations on the dead-letter queues of one broker/vhost."""
 
@@ -166,21 +171,32 @@ class DeadLetterQueues:
                 return
             yield _to_dead_letter(queue, message)
 
-    def _hold(self, conn, queue):
-        """Fetch up to ``limit`` messages unacknowledged: (channel, list)."""
-        channel, count = self._open(conn, queue)
-        if channel is None:
-            return None, []
-        return channel, list(self._each(channel, queue,
-                                        min(count, self.limit)))
-
     def list(self, queue):
-        """The first ``limit`` messages in ``queue``, left in place."""
+        """The first ``limit`` messages in ``queue``, left in place: back in
+        the queue when this returns (so a count or a replay right after sees
+        them all)."""
         with self._connect() as conn:
-            channel, held = self._hold(conn, queue)
-            if channel is not None:
-                _release(channel, held)
+            channel, count = self._open(conn, queue)
+            if channel is None:
+                return []
+            held = list(self._each(channel, queue, min(count, self.limit)))
+            _release(channel, held)
+            self._settle(conn, queue, count)
         return held
+
+    def _settle(self, conn, queue, count, timeout=SETTLE_TIMEOUT):
+        """Wait (at most ``timeout`` seconds) until the broker has put the
+        handed-back messages in the queue again: it requeues them after the
+        channel closes, not before."""
+        deadline = time.monotonic() + timeout
+        while True:
+            channel, ready = self._open(conn, queue)
+            if channel is None:
+                return
+            _close(channel)
+            if ready >= count or time.monotonic() >= deadline:
+                return
+            time.sleep(0.05)
 
     def replay(self, queue, keys=None, progress=None):
         """Re-publish the chosen messages (all when ``keys`` is None, however
