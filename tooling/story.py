@@ -663,6 +663,13 @@ class Story:
         self.unmatched.clear()
         return found
 
+    def invitations_in_flight(self):
+        """Whether an invitation of this story is still to be sent."""
+        return any(self.staff("GET", "notify", "/api/v1/messages", params={
+            "event": "invitation.issued", "status": status, "limit": 1,
+            "since": self.messages_since})["items"]
+            for status in ("created", "sending", "temporary-failure"))
+
     def invitation_messages(self):
         """This story's invitation SMS in notify's messages API, newest
         first, page by page."""
@@ -824,7 +831,10 @@ class Story:
         while len(links) < closed:
             time.sleep(1)
             more = self.sms_links(self.known_links)
-            if not more and self.backlog() == 0:
+            # a link reaches the phone after notify sends it: done when
+            # nothing is in the broker and no invitation waits to be sent
+            if not more and self.backlog() == 0 \
+                    and not self.invitations_in_flight():
                 break
             links += more
         in_story_order(links)
