@@ -47,3 +47,23 @@ def test_story_without_an_sms_standin_says_it_needs_one():
         story.run()
     assert str(raised.value) == NO_SMS_STANDIN
     assert "嵌入式栈" in NO_SMS_STANDIN and "compose" in NO_SMS_STANDIN
+
+
+def test_the_running_embedded_stack_names_its_sms_standins(tmp_path):
+    import json
+    import os
+
+    from tooling.stack import sms_controls_for
+    (tmp_path / "stack.json").write_text(json.dumps({
+        "pids": {"notify": os.getpid()},
+        "urls": {"notify": "http://127.0.0.1:8004"},
+        "peers": {"sms-b": "http://127.0.0.1:2", "wechat": "http://w",
+                  "sms-a": "http://127.0.0.1:1"}}))
+    assert sms_controls_for({"notify": "http://127.0.0.1:8004"},
+                            base=tmp_path) == ["http://127.0.0.1:1",
+                                               "http://127.0.0.1:2"]
+    # another stack (e.g. compose) serves these urls: no stand-in known
+    assert sms_controls_for({"notify": "http://10.0.0.5:8004"},
+                            base=tmp_path) == []
+    assert sms_controls_for({"notify": "http://127.0.0.1:8004"},
+                            base=tmp_path / "none") == []
