@@ -8,8 +8,10 @@ import requests
 from rich.console import Console
 from rich.table import Table
 
+from tooling.peers import Inbox
+from tooling.stack import sms_controls_for
 from tooling.story import (  # noqa: F401
-    SUPERVISOR_TOKENS, Story, StoryError, poll,
+    LINK, NO_SMS_STANDIN, SUPERVISOR_TOKENS, Story, StoryError, poll,
 )
 
 STAFF = {"Authorization": "Bearer staff-token"}
@@ -22,9 +24,17 @@ DEMO_ACTIVITIES_PER_MEMBER = 1.2
 
 
 def skeleton_story(urls, member_id="m-demo-001", phone="13800138000",
-                   staff_headers=STAFF, rating=5):
+                   staff_headers=STAFF, rating=5, sms=None):
     """A member visits an enterprise; the recipient rates it by SMS link;
-    the member's scorecard reflects both. Returns what each step saw."""
+    the member's scorecard reflects both. Returns what each step saw.
+
+    Staff see the SMS in notify's messages API with its link redacted; the
+    live link is read where the recipient's phone gets it: the embedded
+    stack's SMS stand-ins (``sms``: their control URLs; by default those
+    of the embedded stack serving ``urls``)."""
+    controls = sms_controls_for(urls) if sms is None else list(sms)
+    if not controls:
+        raise StoryError(NO_SMS_STANDIN)
     seen = {}
     activity = {
         "category": "enterprise", "kind": "visit",
@@ -54,7 +64,12 @@ def skeleton_story(urls, member_id="m-demo-001", phone="13800138000",
         what="评价邀请短信")
     sms = next(m for m in messages if m["event_type"] == "invitation.issued")
     seen["sms"] = sms
-    link = re.search(r"https?://\S+/f/[\w.\-]+", sms["body"]).group(0)
+    inbox = Inbox(controls)
+    received = poll(
+        lambda: [item for item in inbox.new(contains=sms["id"])
+                 if (item.get("json") or {}).get("reference") == sms["id"]],
+        lambda items: bool(items), what="收件人手机上的评价邀请短信")
+    link = LINK.search(received[0]["json"]["content"]).group(0)
     seen["link"] = link
 
     browser = requests.Session()  # keeps the form's CSRF cookie

@@ -7,7 +7,12 @@ processes (outside any eventlet-patched interpreter):
     python -m tooling.peers smtp --port 9125 --control-port 9126
 
 Control API (JSON, on the HTTP port or the SMTP peer's control port):
-``GET /_peer/received`` what arrived; ``POST /_peer/mode`` e.g.
+``GET /_peer/received`` what arrived (each item has ``seq``, 1, 2, …);
+``GET /_peer/received?since=N&contains=TEXT&limit=M`` one page of it:
+``{"items": [...], "next": K}``, the items after ``seq`` N whose request
+(an SMS's ``to``, ``content``, ``reference``; a mail's body) holds TEXT, at
+most M; pass ``next`` as ``since`` for the rest (a recipient's inbox read
+as it fills, without listing thousands again); ``POST /_peer/mode`` e.g.
 ``{"fail": 3, "status": 503}`` (the next 3 requests fail; -1 = until reset),
 ``{"fail": 1, "body": {"errcode": 43004}}`` (a 200 with that body),
 SMTP: ``{"fail": 2, "code": 451}`` or ``{"refuse": ["x@y"]}``;
@@ -16,6 +21,7 @@ SMTP: ``{"fail": 2, "code": 451}`` or ``{"refuse": ["x@y"]}``;
 
 import argparse
 import json
+import urllib.parse
 import subprocess
 import sys
 import threading
@@ -33,6 +39,7 @@ class Recorder:
     def __init__(self):
         self.lock = threading.Lock()
         self.received = []
+        self.texts = []   # what ``contains`` searches, one per item
         self.mode = {}
 
     def take_failure(self):
@@ -46,8 +53,29 @@ class Recorder:
             return dict(self.mode)
 
     def record(self, item):
+        text = json.dumps(item.get("json", item.get("body")),
+                          ensure_ascii=False)
         with self.lock:
+            item["seq"] = len(self.received) + 1
             self.received.append(item)
+            self.texts.append(text)
+
+    def page(self, since=0, contains=None, limit=1000):
+        """Items after ``seq`` ``since`` holding ``contains``, at most
+        ``limit``; ``next`` is the ``seq`` to continue after."""
+        with self.lock:
+            items, position = [], max(since, 0)
+            while position < len(self.received) and len(items) < limit:
+                if not contains or contains in self.texts[position]:
+                    items.append(self.received[position])
+                position += 1
+            return {"items": items, "next": position}
+
+    def reset(self):
+        with self.lock:
+            self.mode = {}
+            self.received = []
+            self.texts = []
 
 
 class PeerServer(ThreadingHTTPServer):
@@ -82,7 +110,17 @@ def control_handler(recorder, on_request=None):
                 return raw.decode(errors="replace")
 
         def do_GET(self):
-            if self.path.startswith("/_peer/received"):
+            path, _, query = self.path.partition("?")
+            if path == "/_peer/received" and query:
+                args = dict(urllib.parse.parse_qsl(query))
+                try:
+                    page = recorder.page(int(args.get("since") or 0),
+                                         args.get("contains"),
+                                         int(args.get("limit") or 1000))
+                except ValueError:
+                    return self._reply(400, {"error": "bad_query"})
+                return self._reply(200, page)
+            if path == "/_peer/received":
                 with recorder.lock:
                     return self._reply(200, list(recorder.received))
             if self.path == "/_peer/health":
@@ -96,9 +134,7 @@ def control_handler(recorder, on_request=None):
                     recorder.mode = dict(body or {})
                 return self._reply(200, recorder.mode)
             if self.path == "/_peer/reset":
-                with recorder.lock:
-                    recorder.mode = {}
-                    recorder.received = []
+                recorder.reset()
                 return self._reply(200, {"reset": True})
             if on_request is None:
                 return self._reply(404, {"error": "not_found"})
@@ -233,6 +269,14 @@ class Peer:
         return requests.get(self.control + "/_peer/received",
                             timeout=5).json()
 
+    def page(self, since=0, contains=None, limit=1000):
+        """One page of what arrived (see the module's control API)."""
+        params = {"since": since, "limit": limit}
+        if contains:
+            params["contains"] = contains
+        return requests.get(self.control + "/_peer/received", params=params,
+                            timeout=30).json()
+
     def set_mode(self, **mode):
         requests.post(self.control + "/_peer/mode", json=mode,
                       timeout=5).raise_for_status()
@@ -248,6 +292,52 @@ class Peer:
                 self.process.wait(5)
             except subprocess.TimeoutExpired:
                 self.process.kill()
+
+
+class Inbox:
+    """What the SMS stand-ins handed to recipients' phones, read as it
+    fills: each call to ``new`` returns only what arrived since the last
+    (failed requests left out: no phone got them). ``controls`` are the
+    stand-ins' control URLs."""
+
+    def __init__(self, controls, limit=1000):
+        self.controls = list(controls)
+        self.cursors = {control: 0 for control in self.controls}
+        self.limit = limit
+
+    def skip(self):
+        """Start after what the stand-ins hold now (an earlier run's SMS):
+        a page that matches nothing moves the cursor to the end."""
+        for control in self.controls:
+            page = requests.get(control + "/_peer/received", params={
+                "since": self.cursors[control], "limit": 1,
+                "contains": uuid.uuid4().hex}, timeout=30).json()
+            self.cursors[control] = page["next"]
+
+    def new(self, contains=None):
+        found = []
+        for control in self.controls:
+            while True:
+                params = {"since": self.cursors[control],
+                          "limit": self.limit}
+                if contains:
+                    params["contains"] = contains
+                page = requests.get(control + "/_peer/received",
+                                    params=params, timeout=30).json()
+                self.cursors[control] = page["next"]
+                found.extend(item for item in page["items"]
+                             if not item.get("failed"))
+                if len(page["items"]) < self.limit:
+                    break
+        return found
+
+
+def sms_controls(peers):
+    """The control URLs of the SMS stand-ins among ``peers`` (name → Peer
+    or control URL)."""
+    return [getattr(peer, "control", peer)
+            for name, peer in sorted(peers.items())
+            if name.startswith("sms-")]
 
 
 def start_embedded_peers(press_dir):

@@ -470,7 +470,19 @@ class EmbeddedStack:
             "db_prefix": self.db_prefix,
             "ports": dataclasses.asdict(self.ports),
             "urls": {service: self.url(service) for service in SERVICES},
+            "peers": {name: peer.control for name, peer in self.peers.items()},
         }, ensure_ascii=False, indent=2))
+
+    def sms_controls(self):
+        """The control URLs of this stack's SMS stand-ins (where the
+        citizens' phones get their links), started here or recorded by the
+        process that started the stack; [] when none runs."""
+        from tooling.peers import sms_controls
+
+        if self.peers:
+            return sms_controls(self.peers)
+        state = self.running_state()
+        return sms_controls((state or {}).get("peers") or {})
 
     def use_fresh_demo_databases(self, now=None):
         """Give the services databases of their own for one demo run
@@ -547,6 +559,18 @@ class EmbeddedStack:
 
     def wipe(self):
         shutil.rmtree(self.base, ignore_errors=True)
+
+
+def sms_controls_for(urls, base=None):
+    """The SMS stand-ins of the embedded stack (under ``SIFUWU_HOME``, or
+    ``.sifuwu``) serving ``urls``; [] when that is not the stack serving
+    them (e.g. the compose stack, whose SMS gateway is the delivery log)."""
+    base = base or os.environ.get("SIFUWU_HOME") or ROOT / ".sifuwu"
+    stack = EmbeddedStack(base)
+    state = stack.running_state()
+    if not state or state.get("urls", {}).get("notify") != urls.get("notify"):
+        return []
+    return stack.sms_controls()
 
 
 def _alive(pid):

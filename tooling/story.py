@@ -1,7 +1,8 @@
 """The whole story (全流程演示) on a generated city, through the public
 interfaces only: HTTP and AMQP ingest, the staff APIs, rating links taken
-from the SMS bodies notify lists, the judges' credential links, the public
-publicity board.
+where the recipients' phones get them (the embedded stack's SMS stand-ins;
+notify's messages API shows staff each SMS with its link redacted), the
+judges' credential links, the public publicity board.
 
 ``Story(urls, ...).run()`` returns a dict of everything it saw and counted;
 ``generate(city, ...)`` is the pure part (the events other systems send)."""
@@ -21,7 +22,8 @@ from pathlib import Path
 import requests
 
 from tooling.citygen import City
-from tooling.stack import ROOT
+from tooling.peers import Inbox
+from tooling.stack import ROOT, sms_controls_for
 
 STAFF = {"Authorization": "Bearer staff-token"}
 # Appeals are decided by someone other than who filed them: the demo's
@@ -66,6 +68,13 @@ AWARD_NAMES = {"four_services_branch": "“四服务”先进党支部",
 
 class StoryError(RuntimeError):
     pass
+
+
+NO_SMS_STANDIN = (
+    "评价链接只发到服务对象的手机，通知服务的消息接口只显示脱敏后的链接："
+    "本演示需要嵌入式栈的本地短信网关（./run up 或 ./run demo 启动的短信对端）"
+    "来读取服务对象收到的短信。compose 栈以投递日志作为短信网关，没有可读取的"
+    "短信对端，请改用嵌入式栈运行演示。")
 
 
 def poll(fetch, ready, timeout=30, what="结果", interval=0.2):
@@ -370,8 +379,12 @@ class Story:
 
     def __init__(self, urls, *, amqp_uri=None, scale=1.0, seed=2026,
                  activities_per_member=1.5, stack=None, management=None,
-                 console=None, restore_clock=True, today=None, workers=4):
+                 console=None, restore_clock=True, today=None, workers=4,
+                 sms=None):
         self.urls = urls
+        # the SMS stand-ins' control URLs (None: those of ``stack``, or of
+        # the embedded stack serving ``urls``)
+        self.sms = sms
         self.amqp_uri = amqp_uri
         self.scale = scale
         self.seed = seed
@@ -447,10 +460,23 @@ class Story:
 
     # -- the story ----------------------------------------------------------------
 
+    def sms_controls(self):
+        if self.sms is not None:
+            return list(self.sms)
+        if self.stack is not None and self.stack.sms_controls():
+            return self.stack.sms_controls()
+        return sms_controls_for(self.urls)
+
     def run(self):
         started = time.monotonic()
+        controls = self.sms_controls()
+        if not controls:
+            raise StoryError(NO_SMS_STANDIN)
         # only this story's messages count (a stack may have served others)
         self.messages_since = dt.datetime.now(dt.timezone.utc).isoformat()
+        self.inbox = Inbox(controls)
+        self.inbox.skip()        # what the phones got before this story
+        self.unmatched = {}      # message id → link, not yet in the API
         with self.phase("生成虚构城市与全年数据"):
             city = City.generate(self.seed, self.scale)
             year = generate(city, today=self.today, seed=self.seed,
@@ -613,8 +639,41 @@ class Story:
     # -- 2: ratings -----------------------------------------------------------------
 
     def sms_links(self, known):
-        """Rating links in invitation SMS bodies not yet in ``known``."""
-        found, until = [], None
+        """Rating links not yet in ``known`` that the recipients' phones got
+        (at the SMS stand-ins, only what arrived since the last call), each
+        with its invitation as notify's API shows it to staff (recipient
+        masked, status, link redacted), in the API's order."""
+        for item in self.inbox.new(contains="/f/"):
+            request = item.get("json") or {}
+            match = LINK.search(request.get("content") or "")
+            if match and match.group(0) not in known:
+                self.unmatched[request.get("reference")] = match
+        found = []
+        if not self.unmatched:
+            return found
+        for message in self.invitation_messages():
+            match = self.unmatched.pop(message.get("id"), None)
+            if match is not None and match.group(0) not in known:
+                known.add(match.group(0))
+                found.append((match.group(0), match.group(1), message))
+            if not self.unmatched:
+                return found
+        # every invitation of this story is listed before it is sent: the
+        # rest are no invitations of this story
+        self.unmatched.clear()
+        return found
+
+    def invitations_in_flight(self):
+        """Whether an invitation of this story is still to be sent."""
+        return any(self.staff("GET", "notify", "/api/v1/messages", params={
+            "event": "invitation.issued", "status": status, "limit": 1,
+            "since": self.messages_since})["items"]
+            for status in ("created", "sending", "temporary-failure"))
+
+    def invitation_messages(self):
+        """This story's invitation SMS in notify's messages API, newest
+        first, page by page."""
+        until = None
         while True:
             params = {"event": "invitation.issued", "limit": 500,
                       "since": self.messages_since}
@@ -622,13 +681,9 @@ class Story:
                 params["until"] = until
             items = self.staff("GET", "notify", "/api/v1/messages",
                                params=params)["items"]
-            for message in items:
-                match = LINK.search(message.get("body") or "")
-                if match and match.group(0) not in known:
-                    known.add(match.group(0))
-                    found.append((match.group(0), match.group(1), message))
+            yield from items
             if len(items) < 500:
-                return found
+                return
             # Messages written in one batch share a timestamp, and "until"
             # is exclusive: the next page starts just after the oldest
             # timestamp seen, so none at that boundary is skipped (repeats
@@ -637,7 +692,7 @@ class Story:
                 min(m["created_at"] for m in items))
             nxt = (oldest + dt.timedelta(milliseconds=1)).isoformat()
             if until == nxt:
-                return found
+                return
             until = nxt
 
     def ratings(self, year):
@@ -776,7 +831,10 @@ class Story:
         while len(links) < closed:
             time.sleep(1)
             more = self.sms_links(self.known_links)
-            if not more and self.backlog() == 0:
+            # a link reaches the phone after notify sends it: done when
+            # nothing is in the broker and no invitation waits to be sent
+            if not more and self.backlog() == 0 \
+                    and not self.invitations_in_flight():
                 break
             links += more
         in_story_order(links)

@@ -9,7 +9,7 @@ so this runs the same against the store and in unit tests.
 
 import dataclasses
 
-from sifuwu.privacy import Sealer, contact_hash
+from sifuwu.privacy import Sealer, contact_hash, redact_links
 from services.notify import domain, routing, templating
 
 # Small, non-personal facts kept with a message (for the board, filters).
@@ -163,10 +163,13 @@ def build_message(envelope, route, channel, who, address, *, sealer, secret,
     message.update({
         "template_version": rendered.version,
         "subject": rendered.subject,
-        "body": rendered.body,
+        "body": redact_links(rendered.body),
         "segments": domain.sms_segments(rendered.body)
         if channel == "sms" else 0,
     })
+    if message["body"] != rendered.body:
+        # only the sender sees the live link: stored sealed, shown redacted
+        message["body_enc"] = sealer.seal(rendered.body)
     return message
 
 

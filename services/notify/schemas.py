@@ -4,6 +4,7 @@ from marshmallow import (
     EXCLUDE, Schema, ValidationError, fields, validate, validates_schema,
 )
 
+from sifuwu.privacy import redact_links
 from services.notify import domain
 
 MOBILE = validate.Regexp(r"^1[3-9]\d{9}$", error="手机号格式不正确")
@@ -66,7 +67,8 @@ class MessageSchema(Schema):
     recipient = fields.String(allow_none=True)
     to = fields.String(attribute="to_masked", allow_none=True)
     subject = fields.String()
-    body = fields.String()
+    # bearer links redacted (the citizen's /f/ token), stored ones included
+    body = fields.Function(lambda m: redact_links(m.get("body") or ""))
     segments = fields.Integer()
     status = fields.String()
     reason = fields.String(allow_none=True)

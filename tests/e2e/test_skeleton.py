@@ -16,9 +16,9 @@ def test_every_service_reports_health(urls):
         assert body["version"]
 
 
-def test_activity_to_sms_to_rating_to_scorecard(urls):
+def test_activity_to_sms_to_rating_to_scorecard(stack, urls):
     seen = skeleton_story(urls, member_id="m-skeleton-1", phone="13912345678",
-                          rating=4)
+                          rating=4, sms=stack.sms_controls())
     assert seen["activity"]["recipient"]["phone"] == "139****5678"
     assert seen["sms"]["to"] == "139****5678"
     assert seen["sms"]["status"] == "delivered"
@@ -115,7 +115,7 @@ def test_operator_keys_are_refused(urls):
 def test_stack_stores_no_plain_phone(stack, mongo):
     phone = "13700001111"
     skeleton_story({s: stack.url(s) for s in SERVICES}, member_id="m-pii",
-                   phone=phone)
+                   phone=phone, sms=stack.sms_controls())
     for service in SERVICES:
         db = mongo[f"{stack.db_prefix}{service}"]
         for name in db.list_collection_names():

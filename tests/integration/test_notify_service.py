@@ -111,7 +111,10 @@ def test_redelivered_invitation_is_sent_once(notify, config, web_url, peers,
                      what="the invitation SMS")
     assert sms["event_type"] == "invitation.issued"
     assert sms["to"] == phone[:3] + "****" + phone[-4:]
-    assert "http://127.0.0.1:1/f/tok-1" in sms["body"]
+    # staff see the SMS with its rating link redacted; the citizen's phone
+    # (the gateway stand-in) gets the live link
+    assert "tok-1" not in sms["body"] and "http://127.0.0.1:1/f/***" in sms[
+        "body"]
     assert sms["provider"] == "alpha"
     assert sms["template"] == "feedback_invitation"
     assert sms["template_version"] == 1
@@ -121,9 +124,12 @@ def test_redelivered_invitation_is_sent_once(notify, config, web_url, peers,
     time.sleep(0.5)
     assert len(messages(web_url, to=phone)) == 1
     assert [r["json"]["to"] for r in peers["alpha"].received()] == [phone]
+    assert "http://127.0.0.1:1/f/tok-1" in peers["alpha"].received()[0][
+        "json"]["content"]
     db = mongo[config["SIFUWU_DB_PREFIX"] + "notify"]
     for doc in db.messages.find():
         assert phone not in repr(doc)
+        assert "tok-1" not in repr(doc)       # the live link only sealed
 
 
 def test_escalation_reaches_owner_leader_and_supervision(

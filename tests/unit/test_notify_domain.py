@@ -444,3 +444,25 @@ def test_selection_plan_names_each_award_by_its_title():
     titles = [a["title"] for a in data["awards"]]
     assert f"· {titles[0]}（名额 2）" in rendered.body, rendered.body
     assert f"· {titles[1]}（名额 5）" in rendered.body
+
+
+def test_an_invitation_is_stored_with_its_link_redacted_and_sealed():
+    from services.notify import planning, schemas
+    from sifuwu.privacy import Sealer
+    route = routing.routes_for(ev.INVITATION_ISSUED)[0]
+    envelope = ev.make_event(ev.INVITATION_ISSUED, {
+        "invitation_id": "i1", "link": "http://x/f/live-token.sig",
+        "expires_at": "2026-12-03T00:00:00+00:00",
+        "recipient": {"name": "王五", "phone": "13900000000"}},
+        source="feedback")
+    sealer = Sealer("s")
+    message = planning.build_message(
+        envelope, route, "sms", "contact:x", "13900000000", sealer=sealer,
+        secret="s", now=dt.datetime(2026, 11, 20, tzinfo=dt.timezone.utc),
+        tz=TZ, key="m1", quiet=None)
+    assert "live-token" not in message["body"]
+    assert "http://x/f/***" in message["body"]
+    assert "http://x/f/live-token.sig" in sealer.open(message["body_enc"])
+    shown = schemas.MessageSchema().dump(dict(
+        message, body="旧消息 http://x/f/old-token 评价"))
+    assert "old-token" not in shown["body"] and "body_enc" not in shown
