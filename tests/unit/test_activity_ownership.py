@@ -5,6 +5,7 @@ which source may send which event types, and how far into the future an
 in-memory unit of work, and the entrypoint's loading with worker_factory."""
 
 import datetime as dt
+from types import SimpleNamespace
 
 import pytest
 from marshmallow import ValidationError
@@ -19,6 +20,7 @@ from services.activity.directory import steps as directory_steps
 from services.activity.examples import example_envelope
 from services.activity.indicators import steps as indicator_steps
 from services.activity.ingest import domain
+from services.activity.ingest.consumer import IngestConsumer
 from services.activity.service import ActivityService
 from services.activity.settings import ActivitySettings
 from tests.fakes.activity import FakeIngestRepository
@@ -282,3 +284,12 @@ def test_a_type_the_table_does_not_allow_is_refused_before_the_store():
     with pytest.raises(Forbidden):
         w._ingest(future_envelope(0), ATTACKER, "http")
     w.store.transaction.assert_not_called()
+
+
+def test_a_bad_table_stops_the_service_from_starting():
+    consumer = IngestConsumer()
+    consumer.container = SimpleNamespace(config={
+        "SIFUWU_INGEST_SOURCE_TYPES": "demo=kpi.nonsense"})
+    with pytest.raises(ValueError) as err:
+        consumer.setup()
+    assert "kpi.nonsense" in str(err.value)
