@@ -144,8 +144,11 @@ def _paths(spec):
                          "重复报送（同一 source 与 event_id），不重复生效",
                          {"event_id": "hotline12345-kpi.business-0001",
                           "status": "duplicate", "result": None}),
-            "400": _error("字段校验未通过（fields 给出逐字段原因）"),
-            "403": _error("source 与令牌所属系统不一致"),
+            "400": _error("字段校验未通过（fields 给出逐字段原因；"
+                          "occurred_at 晚于服务器当前时间超过允许的时钟偏差亦在此列）"),
+            "403": _error("source 与令牌所属系统不一致（source_mismatch）、"
+                          "本系统无权报送该类型（type_not_allowed），"
+                          "或该记录由其他来源系统维护（not_owner）"),
             "404": _error("引用的对象不存在"),
             "409": _error("状态冲突：编号已登记，或诉求状态不允许该操作"),
             **common}}})
@@ -348,6 +351,7 @@ def asyncapi(openapi_doc=None):
             "type": "string",
             "description": "拒收原因：<代码>: <说明>，代码为 invalid / "
                            "unauthorized / source_mismatch / "
+                           "type_not_allowed / not_owner / "
                            "illegal_transition / activity_exists / "
                            "demand_exists / handler_error 等"},
         "x-user-id": {"type": "string", "description": "原消息的 user_id"},

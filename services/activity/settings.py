@@ -23,6 +23,14 @@ class ActivitySettings(Settings):
     ingest_amqp_users: str = setting(
         "SIFUWU_INGEST_AMQP_USERS", "",
         "AMQP 接入用户与来源系统的映射（user=system,...；有报送令牌的系统自动映射到自身）")
+    ingest_source_types: str = setting(
+        "SIFUWU_INGEST_SOURCE_TYPES", "",
+        "各来源系统可报送的事件类型（系统=类型，多个类型以竖线分隔，多个系统以逗号分隔，"
+        "* 为全部类型；设置后未列出的系统不能报送；留空则每个系统可报送全部类型；"
+        "见 docs/ingest/README.md）")
+    ingest_max_future_seconds: int = setting(
+        "SIFUWU_INGEST_MAX_FUTURE_SECONDS", 600,
+        "事件 occurred_at 允许晚于服务器当前时间的最大秒数（时钟偏差），超过即拒收")
 
     @classmethod
     def load(cls, config=None, env=None):

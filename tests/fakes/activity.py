@@ -89,3 +89,38 @@ class FakeDemandRepository:
 
     def unit_leader(self, unit_id):
         return (self.units.get(unit_id) or {}).get("leader_member_id")
+
+
+class FakeIngestRepository(FakeDemandRepository):
+    """The demand storage above plus the directory and the business
+    indicators, as the ingest's combined repository
+    (``services.activity.repository.ActivityRepository``) offers them to the
+    directory and indicator steps."""
+
+    def __init__(self, members=None, units=None):
+        super().__init__(members=members, units=units)
+        self.records = {}   # {(kind, id): record}
+        self.kpis = {}
+
+    # -- the directory -------------------------------------------------------
+
+    def get_record(self, kind, record_id):
+        record = self.records.get((kind, record_id))
+        return copy.deepcopy(record) if record is not None else None
+
+    def put_record(self, kind, doc):
+        self.records[(kind, doc["_id"])] = copy.deepcopy(doc)
+        if kind == "member":
+            self.members[doc["_id"]] = copy.deepcopy(doc)
+
+    def waiting_for(self, member_id):
+        return []
+
+    # -- business indicators -------------------------------------------------
+
+    def get_kpi(self, key):
+        kpi = self.kpis.get(key)
+        return copy.deepcopy(kpi) if kpi is not None else None
+
+    def put_kpi(self, doc):
+        self.kpis[doc["_id"]] = copy.deepcopy(doc)

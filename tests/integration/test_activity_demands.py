@@ -53,6 +53,9 @@ def start(container_factory, module_config):
         if now is not None:
             offset = (now - dt.datetime.now(dt.timezone.utc)).total_seconds()
             config["SIFUWU_CLOCK_OFFSET_SECONDS"] = offset
+            # The contract's examples are dated 20 Nov 2026, which may lie
+            # ahead of a clock set back to October: allow that much skew.
+            config["SIFUWU_INGEST_MAX_FUTURE_SECONDS"] = 120 * 86400
         container = container_factory(ActivityService, config)
         container.start()
         return container, "http://" + config["WEB_SERVER_ADDRESS"]

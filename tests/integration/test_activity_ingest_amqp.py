@@ -184,6 +184,35 @@ def test_invalid_messages_go_to_the_rejected_queue_intact(send, db, rejected):
         "status"] == "received"
 
 
+def test_another_sources_record_and_a_far_future_date_are_rejected(
+        send, db, rejected):
+    """A member owned by one system, rewritten by another (not_owner) or
+    dated 2099 (a field error): both rejected with their reason, the member
+    unchanged."""
+    t = uuid.uuid4().hex[:8]
+    member = example_envelope("directory.member", t, source=OTHER)
+    send(member, user=OTHER)
+    member_id = member["data"]["member_id"]
+    wait_for(lambda: db.members.find_one({"_id": member_id}),
+             what="the member")
+    before = db.members.find_one({"_id": member_id})
+    rewrite = example_envelope("directory.member", t, event_id=f"rw-{t}",
+                               data=dict(member["data"], phone="13666666666"))
+    future = dict(rewrite, event_id=f"future-{t}",
+                  occurred_at="2099-01-01T00:00:00+08:00")
+    send(rewrite)
+    send(future)
+    found = rejected(2)
+    reasons = {body: headers[wiring.REJECTION_HEADER]
+               for body, headers in found}
+    assert len(reasons) == 2
+    [owner] = [r for b, r in reasons.items() if f"rw-{t}".encode() in b]
+    assert owner.startswith("not_owner: ") and OTHER in owner
+    [late] = [r for b, r in reasons.items() if f"future-{t}".encode() in b]
+    assert late.startswith("invalid: ") and "occurred_at" in late
+    assert db.members.find_one({"_id": member_id}) == before
+
+
 def test_message_without_user_id_is_rejected(send, rejected):
     envelope = example_envelope("kpi.business", uuid.uuid4().hex[:8])
     send(envelope, user_id="")

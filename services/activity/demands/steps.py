@@ -7,6 +7,7 @@ import json
 
 from sifuwu import events as ev
 from sifuwu.errors import Conflict, DomainError, NotFound
+from services.activity import ownership
 from services.activity.demands import domain
 
 
@@ -42,6 +43,7 @@ def apply_pending_updates(uow, demand, rules):
         try:
             demand = act_on_demand(
                 uow, demand["_id"], update["action"], by=update["source"],
+                source=update["source"],
                 at=update["at"], rules=rules, note=update.get("note"),
                 reason=update.get("reason"),
                 to_unit_id=update.get("to_unit_id"))
@@ -54,12 +56,16 @@ def apply_pending_updates(uow, demand, rules):
 
 
 def act_on_demand(uow, demand_id, action, *, by, at, rules, note=None,
-                  reason=None, to_unit_id=None):
-    """A status change (or a transfer) under the status table."""
+                  reason=None, to_unit_id=None, source=None):
+    """A status change (or a transfer) under the status table. From the
+    ingest contract (``source`` given), only the demand's own source may
+    move it (``not_owner``); staff act on any demand."""
     repo = uow.repo
     demand = repo.get_demand(demand_id)
     if demand is None:
         raise NotFound("未找到该诉求", code="unknown_demand")
+    if source is not None:
+        ownership.check_owner(demand, source, f"诉求 {demand_id}")
     changed = domain.apply_action(
         demand, action, now=at, by=by, note=note, reason=reason,
         to_unit_id=to_unit_id, calendar=rules.calendar, tz=rules.tz,
@@ -142,7 +148,7 @@ def apply_demand_updated(uow, envelope, *, now, rules):
                 "waiting_for": "demand.raised"}
     demand = act_on_demand(
         uow, data["demand_id"], data["action"], by=envelope["source"],
-        at=at, rules=rules,
+        source=envelope["source"], at=at, rules=rules,
         note=data.get("note"), reason=data.get("reason"),
         to_unit_id=data.get("to_unit_id"))
     return {"demand_id": demand["_id"], "status": demand["status"],

@@ -10,6 +10,15 @@ MEMBER_ROLES = ("member", "branch_secretary", "branch_committee",
 KINDS = ("unit", "division", "branch", "member", "recipient")
 
 
+LABELS = {"unit": "单位", "division": "处室", "branch": "党支部",
+          "member": "党员", "recipient": "服务对象"}
+
+
+def record_label(kind, record_id):
+    """How a refusal names a record, e.g. 党员 m-0001."""
+    return f"{LABELS[kind]} {record_id}"
+
+
 def is_stale(existing, as_of):
     """Whether a record stored ``existing`` is newer than one ``as_of``: an
     older event arriving late changes nothing."""

@@ -3,15 +3,19 @@
 activity log's storage, as ``services.activity.repository`` combines them)."""
 
 from sifuwu import events as ev
+from services.activity import ownership
 from services.activity.activities import steps as activity_steps
 from services.activity.directory import domain
 
 
 def upsert_record(uow, kind, record_id, record, envelope, public):
     """Keep the newest version of a directory record (by ``occurred_at``)
-    and announce it; an older event arriving late changes nothing.
+    and announce it; an older event arriving late changes nothing, and
+    only the source that created the record may change it (``not_owner``).
     Returns (result, the stored record)."""
     existing = uow.repo.get_record(kind, record_id)
+    ownership.check_owner(existing, envelope["source"],
+                          domain.record_label(kind, record_id))
     as_of = envelope["occurred_at"]
     if domain.is_stale(existing, as_of):
         return {"kind": kind, "id": record_id, "applied": False,

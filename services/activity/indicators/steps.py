@@ -2,14 +2,18 @@
 (``uow.repo`` an ``IndicatorRepository``)."""
 
 from sifuwu import events as ev
+from services.activity import ownership
 from services.activity.indicators import domain
 
 
 def apply_kpi(uow, envelope, **_):
-    """kpi.business: keep the newest value, announce it as kpi.recorded."""
+    """kpi.business: keep the newest value, announce it as kpi.recorded;
+    only the source that reported a value first may change it."""
     data = envelope["data"]
     key = domain.kpi_key(data)
-    if domain.is_stale(uow.repo.get_kpi(key), envelope["occurred_at"]):
+    existing = uow.repo.get_kpi(key)
+    ownership.check_owner(existing, envelope["source"], f"业务指标 {key}")
+    if domain.is_stale(existing, envelope["occurred_at"]):
         return {"kpi_id": key, "applied": False, "reason": "stale"}
     uow.repo.put_kpi(dict(data, _id=key, as_of=envelope["occurred_at"],
                           source=envelope["source"]))

@@ -92,6 +92,9 @@ class IngestConsumer(Entrypoint):
 
     def setup(self):
         self.settings = ActivitySettings.from_config(self.container.config)
+        # A source-to-types table naming an unknown type stops the start
+        # (ValueError with the entry), rather than refusing every event.
+        domain.parse_source_types(self.settings.ingest_source_types)
         self.users = broker_users(self.container.config)
         self._running = False
         self._gt = None

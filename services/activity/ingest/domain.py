@@ -1,17 +1,66 @@
 """Rules of the ingest contract, no nameko, no I/O: the receipt that makes a
 delivery count once, who sent an AMQP message and whether it is JSON, and the
-answer to one item of a batch."""
+answer to one item of a batch, which source may send which types, and how
+far into the future an event may be dated."""
+
+import datetime as dt
+import functools
 
 from marshmallow import ValidationError
 
+from sifuwu import events as ev
 from sifuwu.auth import parse_tokens
 from sifuwu.consumer import describe
+from sifuwu.errors import Forbidden
 from sifuwu.web import parse_json
 
 # Envelopes per HTTP batch request.
 BATCH_LIMIT = 1000
 # Domain errors that mean "try again", not "this message is wrong".
 RETRYABLE = ("concurrent_update",)
+
+
+@functools.lru_cache(maxsize=8)
+def parse_source_types(spec):
+    """{source: frozenset of the types it may send} from
+    ``SIFUWU_INGEST_SOURCE_TYPES`` (``source=type1|type2,...``; ``*`` is
+    every type), or None when empty: every source may send every type.
+    ``ValueError`` on an entry that names no known type."""
+    if not (spec or "").strip():
+        return None
+    table = {}
+    for item in spec.split(","):
+        if not item.strip():
+            continue
+        source, sep, types = item.strip().partition("=")
+        names = {name.strip() for name in types.split("|") if name.strip()}
+        unknown = names - set(ev.INGEST_TYPES) - {"*"}
+        if not sep or not source.strip() or not names or unknown:
+            raise ValueError(
+                f"SIFUWU_INGEST_SOURCE_TYPES: 无法识别的条目 {item.strip()!r}"
+                "（格式：来源系统=类型1|类型2,...；类型须为已定义的事件类型或 *）")
+        table[source.strip()] = frozenset(ev.INGEST_TYPES) if "*" in names \
+            else frozenset(names)
+    return table
+
+
+def check_may_send(source, event_type, table):
+    """Refuse (``Forbidden``, ``type_not_allowed``) a type the table does
+    not give ``source``; no table (None): every type is allowed."""
+    if table is not None and event_type not in table.get(source, ()):
+        raise Forbidden(f"来源系统 {source} 无权报送 {event_type} 类事件",
+                        code="type_not_allowed")
+
+
+def check_not_future(occurred_at, now, max_future_seconds):
+    """Refuse (a field error on ``occurred_at``) an event dated more than
+    ``max_future_seconds`` after ``now`` (the allowed clock skew): a date in
+    the future would make the record "newest" and every later correction
+    "stale"."""
+    if occurred_at - now > dt.timedelta(seconds=max_future_seconds):
+        raise ValidationError({"occurred_at": [
+            f"发生时间不能晚于服务器当前时间 {max_future_seconds} 秒以上"
+            "（允许的时钟偏差）"]})
 
 
 def receipt_id(envelope):

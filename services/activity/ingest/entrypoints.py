@@ -86,8 +86,10 @@ class IngestEntrypoints:
     """数据接入 entrypoints; needs ``store``, ``clock``, ``settings`` and
     ``rules`` as ``ActivityService`` provides them."""
 
-    def _load(self, payload, system):
-        """The validated envelope of ``payload`` from ``system``."""
+    def _load(self, payload, system, now):
+        """The validated envelope of ``payload`` from ``system``: its source
+        is the sender's, the sender may send its type, and it is dated no
+        later than ``now`` plus the allowed clock skew."""
         if isinstance(payload, dict) and isinstance(payload.get("source"),
                                                     str) \
                 and payload["source"] != system:
@@ -96,14 +98,20 @@ class IngestEntrypoints:
         envelope = schemas.load_ingest(payload)
         if envelope["source"] != system:  # defensive; checked above
             raise Forbidden(code="source_mismatch")
+        domain.check_may_send(system, envelope["type"],
+                              domain.parse_source_types(
+                                  self.settings.ingest_source_types))
+        domain.check_not_future(envelope["occurred_at"], now,
+                                self.settings.ingest_max_future_seconds)
         return envelope
 
     def _ingest(self, payload, system, via):
         """Validate and apply one envelope from ``system``; returns the
         answer (status "accepted" or "duplicate")."""
-        envelope = self._load(payload, system)
+        now = self.clock()
+        envelope = self._load(payload, system, now)
         status, value = apply_one(self.store, envelope, via=via,
-                                  now=self.clock(), rules=self.rules)
+                                  now=now, rules=self.rules)
         if status in ("rejected", "failed"):
             raise value
         return {"event_id": envelope["event_id"], "status": status,
@@ -115,9 +123,10 @@ class IngestEntrypoints:
         (event_id or None, status, result or error) per item."""
         outcomes = [None] * len(items)
         valid = []
+        now = self.clock()
         for index, (payload, system) in enumerate(items):
             try:
-                valid.append((index, self._load(payload, system)))
+                valid.append((index, self._load(payload, system, now)))
             except EXPECTED as exc:
                 outcomes[index] = (None, "rejected", exc)
         if valid:
