@@ -94,9 +94,10 @@ def test_ports_from_the_environment_never_move(tmp_path, listener):
     movable = Ports.defaulted(env)
     assert "amqp" not in movable and "service:notify" not in movable
     assert {"amqp_dist", "store", "service:activity"} <= movable
-    stack = EmbeddedStack(tmp_path, Ports(amqp=taken), movable=movable - {
-        "amqp_dist", "amqp_management", "store", "service:activity",
-        "service:assessment", "service:feedback"})
+    # the other defaults may be taken on this machine: leave them out
+    stack = EmbeddedStack(tmp_path, Ports(amqp=taken), movable={
+        name for name in movable if not name.startswith("service:")} - {
+        "amqp_dist", "amqp_management", "store"})
     assert stack.claim_ports(lambda line: None) == {}
     assert stack.ports.amqp == taken
     # start_rabbit then refuses with what to do
