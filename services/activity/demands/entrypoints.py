@@ -2,9 +2,8 @@
 a mixin of the activity service. Thin: load with a schema, run one step,
 dump."""
 
-from sifuwu.timers import setting_timer
-
 from sifuwu.errors import DomainError
+from sifuwu.timers import setting_timer
 from sifuwu.web import http, json_response, load_body
 from services.activity.demands import domain, schemas, steps
 from services.activity.demands.repository import DemandRepository
