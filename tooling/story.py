@@ -360,7 +360,9 @@ def generate(city, *, today, activities_per_member=1.5, seed=2026,
                 "subject_type": "unit", "subject_id": unit["id"],
                 "period": month, "indicator": "task_completion",
                 "value": value, "unit_of_measure": "%"},
-                at(dt.date(int(month[:4]), int(month[5:]), 28), 18)))
+                # reported on the 28th, or yesterday for the month under way
+                # (ingest refuses a time in the future)
+                at(min(dt.date(int(month[:4]), int(month[5:]), 28), end), 18)))
 
     return Year(city, directory, activities, party, kpis, demands_http,
                 demands_amqp, hotline_updates, recent, overdue, activity_count, invitations,
