@@ -16,11 +16,12 @@ def test_access_logs_hold_no_bearer_token(stack, urls):
     requests.post(f"{urls['notify']}/api/v1/optout/{marker}", timeout=10)
     logs = {name: stack.base / "logs" / f"{name}.log"
             for name in ("feedback", "assessment", "notify")}
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         text = {name: path.read_text(encoding="utf-8", errors="replace")
                 for name, path in logs.items()}
         if "/f/***" in text["feedback"] and "/s/***" in text["assessment"] \
+                and "/api/v1/judge/***" in text["assessment"] \
                 and "/api/v1/optout/***" in text["notify"]:
             break
         time.sleep(0.2)
