@@ -1,12 +1,12 @@
 """docker-compose.yml validates against the Compose Specification and runs
 the same services, settings and health checks as the embedded stack."""
 
-import importlib
 import re
 
 import pytest
 
 from tooling import composefile as compose
+from tooling import configdoc
 from sifuwu.settings import DEFAULT_PORTS, Settings
 from sifuwu.wiring import SERVICES
 
@@ -42,12 +42,9 @@ def test_services_scale_independently(document):
 
 def settings_read_by(name):
     """Every variable service ``name`` reads: nameko's config and its settings."""
-    module = importlib.import_module(f"services.{name}.service")
-    service = next(cls for cls in vars(module).values()
-                   if getattr(cls, "name", None) == name
-                   and hasattr(cls, "settings_class"))
     config_keys = set(re.findall(r"^(\w+):", CONFIG.read_text(), re.M))
-    return config_keys | {env for env, _, _ in service.settings_class.documented()}
+    settings_class = configdoc.service_settings()[name]
+    return config_keys | {env for env, _, _ in settings_class.documented()}
 
 
 def test_service_environment_matches_embedded_settings(document):

@@ -12,7 +12,6 @@ no cluster needed). Then the manifests are held to the code: every service in
 ``sifuwu.wiring.SERVICES`` has its Deployment, Service, HPA and PDB, on the port
 of ``DEFAULT_PORTS``, and sets only variables the services read."""
 
-import importlib
 import re
 import shutil
 import subprocess
@@ -24,7 +23,7 @@ import yaml
 
 from sifuwu import __version__, wiring
 from sifuwu.settings import DEFAULT_PORTS
-from tooling import composefile
+from tooling import composefile, configdoc
 from sifuwu.wiring import SERVICES
 
 try:
@@ -130,12 +129,9 @@ def container(deployment):
 def settings_read_by(name):
     """Every variable service ``name`` reads: its settings class and the
     ones nameko's config takes from the environment."""
-    module = importlib.import_module(f"services.{name}.service")
-    service = next(cls for cls in vars(module).values()
-                   if getattr(cls, "name", None) == name
-                   and hasattr(cls, "settings_class"))
     nameko = set(re.findall(r"\$\{(\w+):", CONFIG.read_text()))
-    return nameko | {env for env, _, _ in service.settings_class.documented()}
+    settings_class = configdoc.service_settings()[name]
+    return nameko | {env for env, _, _ in settings_class.documented()}
 
 
 def example_secret_keys():
