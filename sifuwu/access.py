@@ -27,6 +27,7 @@ table use these names.
 
 import dataclasses
 import datetime as dt
+import json
 import logging
 import threading
 import time
@@ -37,7 +38,7 @@ from nameko.extensions import DependencyProvider
 
 from sifuwu.errors import DomainError, Forbidden, NotFound, Unauthorized
 from sifuwu.events import utcnow
-from sifuwu.settings import Settings, setting
+from sifuwu.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -88,25 +89,9 @@ class Identity:
     username: str | None = None
 
 
-@dataclasses.dataclass(frozen=True)
-class AccessSettings(Settings):
-    """What a service needs to verify tokens (the identity service's own
-    settings extend these)."""
-
-    identity_url: str = setting(
-        "SIFUWU_IDENTITY_URL", "http://localhost:8005",
-        "身份服务地址（各服务从其 /.well-known/jwks.json 取公钥）")
-    jwks_max_age: float = setting(
-        "SIFUWU_JWKS_MAX_AGE", 300.0, "公钥集缓存多久后重新获取（秒）")
-    jwks_min_refresh: float = setting(
-        "SIFUWU_JWKS_MIN_REFRESH", 10.0,
-        "遇到未知密钥编号时两次重新获取公钥集的最短间隔（秒）")
-    token_issuer: str = setting(
-        "SIFUWU_TOKEN_ISSUER", "sifuwu-identity", "访问令牌签发方（iss）")
-    token_audience: str = setting(
-        "SIFUWU_TOKEN_AUDIENCE", "sifuwu", "访问令牌受众（aud）")
-    token_leeway: float = setting(
-        "SIFUWU_TOKEN_LEEWAY", 30.0, "校验令牌有效期时容许的时钟误差（秒）")
+# What a service needs to verify tokens: the base settings carry the fields
+# (identity_url, jwks_*, token_*, jwks), since every service checks tokens.
+AccessSettings = Settings
 
 
 # -- keys ----------------------------------------------------------------------
@@ -270,6 +255,7 @@ class Rule:
 
     public: bool = False
     grants: tuple = ()  # ((role, scope), ...), sorted, hashable
+    system: bool = False  # an outside system's key, checked by the route
 
     def scope_for(self, role):
         return dict(self.grants).get(role)
@@ -282,12 +268,19 @@ class Rule:
         grants = dict(self.grants)
         grants.update(dict(other.grants))
         return Rule(public=self.public or other.public,
-                    grants=tuple(sorted(grants.items())))
+                    grants=tuple(sorted(grants.items())),
+                    system=self.system or other.system)
 
 
 def public():
     """A route anyone may call (the rating page, the board, health)."""
     return Rule(public=True)
+
+
+def system():
+    """A route for outside systems (ingest): no staff token; the route
+    checks the system's own key and what it may send."""
+    return Rule(system=True)
 
 
 def allow(*roles, scope=OWN):
@@ -378,6 +371,8 @@ def authorize(identity, rule, name="route"):
     401 anonymous on a closed route, 403 a role the rule does not name."""
     if rule is None:
         raise Forbidden("该接口尚未登记访问策略", code="no_policy")
+    if rule.system:
+        return Grant(None, CITY)
     if rule.public and identity is None:
         return Grant(None, CITY)
     if identity is None:
@@ -404,6 +399,8 @@ def require(authorization, name, *, policy, keys, now, issuer, audience,
     if hasattr(authorization, "headers"):
         authorization = authorization.headers.get("Authorization")
     rule = policy.rule(name)
+    if rule is not None and rule.system:
+        return authorize(None, rule, name)
     token = bearer_token(authorization)
     if token is None:
         if authorization and not (rule and rule.public):
@@ -442,23 +439,79 @@ class Guard:
 
 
 class Access(DependencyProvider):
-    """Token verification and the policy for a service:
-    ``access = Access(POLICY)``; in an entrypoint
-    ``grant = self.access.require(request)``. The JWKS is held per
-    container (``RemoteKeys``), or given (``keys=StaticKeys(jwks)``)."""
+    """Token verification and the policy for a service. ``ServiceBase``
+    declares one, so every HTTP entrypoint (``sifuwu.web.http``) checks its
+    route against the policy before the service code runs and hands the
+    ``Grant`` on as ``request.grant``; an RPC entrypoint calls
+    ``self.access.require_context()``.
+
+    ``ServiceBase`` gives it ``sifuwu.policy.POLICY``. The keys are
+    given (``keys=StaticKeys(jwks)``), or the JWKS of ``SIFUWU_JWKS`` when
+    set, or else the identity service's JWKS fetched and held per container
+    (``RemoteKeys``). Token lifetimes are checked against the wall clock:
+    the clock offset of the end-to-end tests moves business time (deadlines,
+    publicity), not the time tokens are issued in."""
 
     def __init__(self, policy, keys=None):
-        self.policy = policy
+        self._given_policy = policy
         self._given_keys = keys
 
     def setup(self):
         self.settings = AccessSettings.from_config(self.container.config)
-        self.keys = self._given_keys or RemoteKeys.from_settings(self.settings)
         self.offset = dt.timedelta(seconds=self.settings.clock_offset_seconds)
+        self.policy = self._given_policy
+        self.keys = self._given_keys or self._configured_keys()
+        self.now = utcnow
+
+    def _configured_keys(self):
+        if self.settings.jwks.strip():
+            try:
+                return StaticKeys(json.loads(self.settings.jwks))
+            except ValueError as exc:
+                raise ValueError(f"SIFUWU_JWKS is not a JWKS: {exc}") from None
+        return RemoteKeys.from_settings(self.settings)
+
+    def guard(self, name, context=None):
+        return Guard(self.policy, self.keys, self.settings, self.now,
+                     default_name=name, context=context)
 
     def get_dependency(self, worker_ctx):
         name = f"{self.container.service_name}.{worker_ctx.entrypoint.method_name}"
-        return Guard(self.policy, self.keys, self.settings,
-                     lambda: utcnow() + self.offset, default_name=name,
-                     context=worker_ctx.context_data)
+        return self.guard(name, worker_ctx.context_data)
 
+
+def container_access(container):
+    """The ``Access`` provider of a service container (``ServiceBase``
+    declares one)."""
+    for dependency in container.dependencies:
+        if isinstance(dependency, Access):
+            return dependency
+    raise RuntimeError(f"service {container.service_name} has no Access "
+                       "dependency (subclass sifuwu.service.ServiceBase)")
+
+
+def grant_of(request):
+    """The ``Grant`` the HTTP entrypoint put on ``request``."""
+    return request.grant
+
+
+def actor(request):
+    """Who is acting, for audit entries: the account's user name (or id);
+    401 when nobody signed in (on a route open to anyone)."""
+    identity = request.grant.identity
+    if identity is None:
+        raise Unauthorized("缺少 Authorization: Bearer 令牌")
+    return identity.username or identity.account
+
+
+def require_role(request, *roles):
+    """On a route open to anyone, a part that only ``roles`` may see (e.g.
+    members' charts beside the units' public ones): 401 anonymous, 403 for
+    another role; returns the identity."""
+    identity = request.grant.identity
+    if identity is None:
+        raise Unauthorized("缺少 Authorization: Bearer 令牌")
+    if identity.role not in roles:
+        raise Forbidden(f"{ROLE_TITLES[identity.role]}角色无权查看此内容",
+                        code="role_forbidden")
+    return identity

@@ -9,6 +9,8 @@ from nameko.dependency_providers import Config
 from werkzeug.wrappers import Response
 
 from sifuwu import __version__, wiring
+from sifuwu.access import Access
+from sifuwu.policy import POLICY
 from sifuwu.clock import Clock
 from sifuwu.consumer import DeadLetters
 from sifuwu import metrics
@@ -64,6 +66,9 @@ class ServiceBase:
     dead_letters = DeadLetters()
     config = Config()
     clock = Clock()
+    # token checks against the policy table (sifuwu.policy), for every
+    # HTTP entrypoint before it runs
+    access = Access(POLICY)
 
     # the service's settings class (a subclass of Settings for its own fields)
     settings_class = Settings

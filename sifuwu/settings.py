@@ -71,9 +71,6 @@ class Settings:
     ingest_tokens: str = setting(
         "SIFUWU_INGEST_TOKENS", "demo=demo-token",
         "外部系统报送令牌（system=token,...）")
-    staff_tokens: str = setting(
-        "SIFUWU_STAFF_TOKENS", "staff=staff-token",
-        "工作人员接口令牌（name=token,...）")
     timezone: str = setting(
         "SIFUWU_TIMEZONE", "Asia/Shanghai", "业务时区（期间、截止时间、静默时段）")
     max_body_bytes: int = setting(
@@ -84,6 +81,25 @@ class Settings:
     calendar_file: str = setting(
         "SIFUWU_CALENDAR_FILE", "",
         "节假日与调休数据文件（JSON，补充 chinese-calendar 未收录的年份）")
+    # checking staff tokens (sifuwu.access)
+    identity_url: str = setting(
+        "SIFUWU_IDENTITY_URL", "http://localhost:8005",
+        "身份服务地址（各服务从其 /.well-known/jwks.json 取公钥）")
+    jwks_max_age: float = setting(
+        "SIFUWU_JWKS_MAX_AGE", 300.0, "公钥集缓存多久后重新获取（秒）")
+    jwks_min_refresh: float = setting(
+        "SIFUWU_JWKS_MIN_REFRESH", 10.0,
+        "遇到未知密钥编号时两次重新获取公钥集的最短间隔（秒）")
+    token_issuer: str = setting(
+        "SIFUWU_TOKEN_ISSUER", "sifuwu-identity", "访问令牌签发方（iss）")
+    token_audience: str = setting(
+        "SIFUWU_TOKEN_AUDIENCE", "sifuwu", "访问令牌受众（aud）")
+    token_leeway: float = setting(
+        "SIFUWU_TOKEN_LEEWAY", 30.0, "校验令牌有效期时容许的时钟误差（秒）")
+    jwks: str = setting(
+        "SIFUWU_JWKS", "",
+        "固定的公钥集（JWKS 的 JSON 文本）；设置后不再从身份服务获取"
+        "（测试与无法访问身份服务的隔离部署用）")
 
     @classmethod
     def load(cls, config=None, env=None):

@@ -15,6 +15,7 @@ from nameko.web.handlers import HttpRequestHandler
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
+from sifuwu.access import container_access
 from sifuwu.errors import DomainError, PayloadTooLarge
 from sifuwu import metrics
 from sifuwu.jsonlog import log_context
@@ -177,16 +178,26 @@ def load_body(request, schema, max_bytes=1_048_576):
 
 
 class HttpEntrypoint(HttpRequestHandler):
-    """nameko's ``@http`` with sifuwu's error mapping, counted in
-    ``sifuwu_http_requests_total`` by route template and status.
+    """nameko's ``@http`` with sifuwu's access policy and error mapping,
+    counted in ``sifuwu_http_requests_total`` by route template and status.
+
+    Before any service code runs, the caller is checked against the route's
+    rule in the policy table (``sifuwu.policy``, through the service's
+    ``Access`` dependency): 401 without a valid token on a closed route, 403
+    for a role the rule does not name or a route with no rule. The
+    ``Grant`` goes on as ``request.grant`` (who, and how far they see).
 
     ``body`` says what a write route takes: ``"json"`` (the default) or
-    ``"form"``; a request with another kind of body gets 415 before any
-    service code runs."""
+    ``"form"``; a request with another kind of body gets 415."""
 
     def __init__(self, method, url, body="json", **kwargs):
         self.body = body
         super().__init__(method, url, **kwargs)
+
+    def setup(self):
+        super().setup()
+        self.access = container_access(self.container)
+        self.route_name = f"{self.container.service_name}.{self.method_name}"
 
     def handle_request(self, request):
         started = time.perf_counter()
@@ -194,6 +205,8 @@ class HttpEntrypoint(HttpRequestHandler):
         try:
             with log_context(route=self.url):
                 try:
+                    request.grant = self.access.guard(
+                        self.route_name).require(request)
                     if request.method in BODY_METHODS:
                         check_media_type(request, self.body)
                 except DomainError as exc:

@@ -18,6 +18,7 @@ import uuid  # noqa: E402
 import pytest  # noqa: E402
 from pymongo import MongoClient  # noqa: E402
 
+from tests.helpers import TEST_JWKS, StackStaff  # noqa: E402
 from tooling.stack import EmbeddedStack, Ports, free_port  # noqa: E402
 from sifuwu.wiring import SERVICES  # noqa: E402
 
@@ -55,6 +56,7 @@ def stack(infra):
     for service in SERVICES:
         infra.start_service(service)
     infra.wait_healthy()
+    StackStaff.login = infra.committee_login()
     yield infra
 
 
@@ -96,6 +98,7 @@ def service_config(infra, vhost):
         "SIFUWU_RELAY_INTERVAL": 0.2,
         "SIFUWU_FEEDBACK_BASE_URL": f"http://127.0.0.1:{port}",
         "SIFUWU_ASSESSMENT_BASE_URL": f"http://127.0.0.1:{port}",
+        "SIFUWU_JWKS": TEST_JWKS,  # staff tokens from tests.helpers
         "max_workers": 10,
     }
 

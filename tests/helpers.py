@@ -1,11 +1,62 @@
 """Small helpers shared by the test tiers."""
 
+import collections.abc
+import json
 import time
+import uuid
 
 from kombu import Connection, Queue
 from pymongo import monitoring
 
+from services.identity import signing
+from sifuwu import access
+from sifuwu.events import utcnow
 from sifuwu.outbox import outbox_envelopes
+
+# Staff tokens for in-process containers: a signing key made for this test
+# run, whose public half the containers take as SIFUWU_JWKS (so they never
+# call an identity service). The end-to-end tiers log in at the real one.
+TEST_KEY = signing.new_key()
+TEST_KID = "test-" + uuid.uuid4().hex[:8]
+TEST_JWKS = json.dumps({"keys": [signing.public_jwk(TEST_KEY, TEST_KID)]})
+
+
+def staff_token(role=access.COMMITTEE, name="staff", unit_id=None,
+                branch_id=None, ttl=4 * 3600):
+    """A token as the identity service signs it, for ``role`` (and the unit
+    or branch a unit-bound role needs), valid ``ttl`` seconds from now."""
+    now = int(utcnow().timestamp())
+    claims = {"iss": "sifuwu-identity", "aud": "sifuwu",
+              "sub": f"acct-{name}", "name": name, "role": role,
+              "iat": now, "exp": now + ttl}
+    if unit_id:
+        claims["unit_id"] = unit_id
+    if branch_id:
+        claims["branch_id"] = branch_id
+    return signing.sign(claims, TEST_KEY, TEST_KID)
+
+
+def staff_headers(role=access.COMMITTEE, name="staff", **scope):
+    return {"Authorization": f"Bearer {staff_token(role, name, **scope)}"}
+
+
+class StackStaff(collections.abc.Mapping):
+    """The ``Authorization`` header of the session stack's first 工委
+    account (signed in at its identity service; the ``stack`` fixture sets
+    ``login``), for modules that keep their headers in a constant."""
+
+    login = None
+
+    def __getitem__(self, key):
+        if StackStaff.login is None:
+            raise RuntimeError("the stack fixture has not signed in yet")
+        return StackStaff.login[key]
+
+    def __iter__(self):
+        return iter(("Authorization",))
+
+    def __len__(self):
+        return 1
 
 
 def wait_for(fetch, timeout=15, what="result", interval=0.1):

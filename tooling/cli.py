@@ -137,9 +137,6 @@ def demo(scale, seed, activities_per_member, report_path, skeleton):
     signal.signal(signal.SIGTERM, interrupted)
     try:
         if owned:
-            # a second staff identity decides appeals (not who filed them)
-            stack.extra_env.setdefault("SIFUWU_STAFF_TOKENS",
-                                       story.SUPERVISOR_TOKENS)
             prefix = stack.use_fresh_demo_databases()
             stack.start(progress=console.print)
             earlier = stack.drop_earlier_demo_databases()

@@ -9,12 +9,11 @@ from rich.console import Console
 from rich.table import Table
 
 from tooling.peers import Inbox
-from tooling.stack import sms_controls_for
+from tooling.stack import sms_controls_for, staff_login_for
 from tooling.story import (  # noqa: F401
-    LINK, NO_SMS_STANDIN, SUPERVISOR_TOKENS, Story, StoryError, poll,
+    LINK, NO_SMS_STANDIN, NO_STAFF_LOGIN, Story, StoryError, poll,
 )
 
-STAFF = {"Authorization": "Bearer staff-token"}
 # The default demo is the full city (~60 departments, 300 branches, 5,100
 # members, ~20,600 events) with a lighter year of service activities:
 # 8 min 46 s from a fresh clone on the 2-core machine, the story 461 s
@@ -24,17 +23,22 @@ DEMO_ACTIVITIES_PER_MEMBER = 1.2
 
 
 def skeleton_story(urls, member_id="m-demo-001", phone="13800138000",
-                   staff_headers=STAFF, rating=5, sms=None):
+                   staff_headers=None, rating=5, sms=None):
     """A member visits an enterprise; the recipient rates it by SMS link;
     the member's scorecard reflects both. Returns what each step saw.
 
     Staff see the SMS in notify's messages API with its link redacted; the
     live link is read where the recipient's phone gets it: the embedded
     stack's SMS stand-ins (``sms``: their control URLs; by default those
-    of the embedded stack serving ``urls``)."""
+    of the embedded stack serving ``urls``). Staff calls go out as
+    ``staff_headers`` (a ``tooling.login.Login``; by default the first 工委
+    account of that embedded stack)."""
     controls = sms_controls_for(urls) if sms is None else list(sms)
     if not controls:
         raise StoryError(NO_SMS_STANDIN)
+    staff_headers = staff_headers or staff_login_for(urls)
+    if staff_headers is None:
+        raise StoryError(NO_STAFF_LOGIN)
     seen = {}
     activity = {
         "category": "enterprise", "kind": "visit",
@@ -49,7 +53,8 @@ def skeleton_story(urls, member_id="m-demo-001", phone="13800138000",
         "summary": "“万人进万企”走访，了解企业用地和用工诉求。",
     }
     response = requests.post(urls["activity"] + "/api/v1/activities",
-                             json=activity, headers=STAFF, timeout=10)
+                             json=activity, headers=staff_headers,
+                             timeout=10)
     if response.status_code != 201:
         raise StoryError(f"登记服务活动失败: {response.status_code} "
                          f"{response.text}")
@@ -90,7 +95,7 @@ def skeleton_story(urls, member_id="m-demo-001", phone="13800138000",
     card = poll(
         lambda: requests.get(
             urls["assessment"] + f"/api/v1/scorecards/members/{member_id}",
-            headers=STAFF, timeout=10).json(),
+            headers=staff_headers, timeout=10).json(),
         lambda c: c["activity_count"] >= 1 and c["rating_count"] >= 1,
         what="考评积分卡")
     seen["scorecard"] = card

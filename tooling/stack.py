@@ -241,6 +241,13 @@ class EmbeddedStack:
                 out.write(value + "\n")
         return path.read_text().strip()
 
+    def committee_login(self):
+        """A ``Login`` (``tooling.login``) as this stack's first 工委
+        account, the one ``identity_bootstrap`` made."""
+        from tooling.login import Login, parse_bootstrap
+        name, password, secret = parse_bootstrap(self.identity_bootstrap())
+        return Login(self.url("identity"), name, password, secret)
+
     def claim_ports(self, progress=print):
         """Move every movable port that something already listens on to a
         free port, and say which: on a machine with systemd, installing
@@ -571,6 +578,21 @@ def sms_controls_for(urls, base=None):
     if not state or state.get("urls", {}).get("notify") != urls.get("notify"):
         return []
     return stack.sms_controls()
+
+
+def staff_login_for(urls, base=None):
+    """The 工委 ``Login`` of the embedded stack (under ``SIFUWU_HOME``, or
+    ``.sifuwu``) serving ``urls``; None when another stack serves them
+    (compose: sign in with an account of your own)."""
+    base = base or os.environ.get("SIFUWU_HOME") or ROOT / ".sifuwu"
+    stack = EmbeddedStack(base)
+    state = stack.running_state()
+    if not state or state.get("urls", {}).get("identity") != urls.get(
+            "identity") or not stack.bootstrap_file.exists():
+        return None
+    from tooling.login import Login, parse_bootstrap
+    name, password, secret = parse_bootstrap(stack.bootstrap_file.read_text())
+    return Login(urls["identity"], name, password, secret)
 
 
 def _alive(pid):

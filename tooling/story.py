@@ -23,13 +23,11 @@ import requests
 
 from tooling.citygen import City
 from tooling.peers import Inbox
-from tooling.stack import ROOT, sms_controls_for
+from tooling.login import Login, create_account
+from tooling.stack import ROOT, sms_controls_for, staff_login_for
 
-STAFF = {"Authorization": "Bearer staff-token"}
-# Appeals are decided by someone other than who filed them: the demo's
-# stack adds this second staff identity (SIFUWU_STAFF_TOKENS).
-SUPERVISOR = {"Authorization": "Bearer supervisor-token"}
-SUPERVISOR_TOKENS = "staff=staff-token,supervisor=supervisor-token"
+NO_STAFF_LOGIN = ("演示需要一个工委账户：嵌入式栈会自动创建（见 .sifuwu/"
+                  "identity-bootstrap.txt）；其他栈请以 staff= 传入 Login")
 INGEST_TOKEN = "demo-token"
 SOURCE = "demo"
 CAMPAIGN_ID = "c-wanren-wanqi-2026"
@@ -382,8 +380,12 @@ class Story:
     def __init__(self, urls, *, amqp_uri=None, scale=1.0, seed=2026,
                  activities_per_member=1.5, stack=None, management=None,
                  console=None, restore_clock=True, today=None, workers=4,
-                 sms=None):
+                 sms=None, staff=None):
         self.urls = urls
+        # the 工委 account staff calls go out as (a tooling.login.Login;
+        # None: the first account of the embedded stack serving ``urls``)
+        self._committee = staff
+        self._reviewer = None
         # the SMS stand-ins' control URLs (None: those of ``stack``, or of
         # the embedded stack serving ``urls``)
         self.sms = sms
@@ -420,7 +422,29 @@ class Story:
             "Content-Type", "") else response
 
     def staff(self, method, service, path, **kwargs):
-        return self.call(method, service, path, headers=STAFF, **kwargs)
+        return self.call(method, service, path, headers=self.committee,
+                         **kwargs)
+
+    @property
+    def committee(self):
+        if self._committee is None:
+            self._committee = staff_login_for(self.urls) if self.stack is None \
+                else self.stack.committee_login()
+            if self._committee is None:
+                raise StoryError(NO_STAFF_LOGIN)
+        return self._committee
+
+    def reviewer(self):
+        """A second 工委 account, made for this story: appeals are decided
+        by someone other than who filed them."""
+        if self._reviewer is None:
+            import secrets
+            name = f"jw-shenhe-{secrets.token_hex(3)}"
+            password = secrets.token_urlsafe(18)
+            _, totp = create_account(self.committee, self.urls["identity"],
+                                     name, "committee", password)
+            self._reviewer = Login(self.urls["identity"], name, password, totp)
+        return self._reviewer
 
     def poll(self, fetch, ready, timeout=120, what="结果", interval=0.5):
         return poll(fetch, ready, timeout=timeout, what=what,
@@ -541,7 +565,8 @@ class Story:
                 "unit_ids": [u["id"] for u in self.city.units],
                 "target": {"per_member": 1, "category": "enterprise"}}
         response = self.http.post(self.urls["activity"] + "/api/v1/campaigns",
-                                  json=body, headers=STAFF, timeout=30)
+                                  json=body, headers=self.committee,
+                                  timeout=30)
         if response.status_code not in (200, 201, 409):
             raise StoryError(f"设立主题活动失败：{response.status_code} "
                              f"{response.text[:300]}")
@@ -609,7 +634,7 @@ class Story:
         last = events[-1]["data"]["demand_id"]
         self.poll(lambda: self.http.get(
             self.urls["activity"] + f"/api/v1/demands/{last}",
-            headers=STAFF, timeout=30).status_code,
+            headers=self.committee, timeout=30).status_code,
             lambda status: status == 200, what="AMQP 诉求入库")
 
     # -- demands ------------------------------------------------------------------
@@ -792,13 +817,13 @@ class Story:
                       if index == 0 else "评价人对办理结果有误解，申请复核。"})
             decided = self.http.post(
                 self.urls["feedback"] + f"/api/v1/appeals/{appeal['id']}/decision",
-                headers=SUPERVISOR, timeout=60,
+                headers=self.reviewer(), timeout=60,
                 json={"upheld": index == 0,
                       "reason": "申诉成立，该评价不计入考评。" if index == 0
                       else "申诉不成立，评价有效，请继续整改。"})
-            if decided.status_code != 200:  # no second staff identity
-                appeals.append({"upheld": None, "status": appeal["status"]})
-                continue
+            if decided.status_code != 200:
+                raise StoryError(f"申诉裁决失败：{decided.status_code} "
+                                 f"{decided.text[:200]}")
             decided = decided.json()
             appeals.append({"upheld": index == 0,
                             "status": decided.get("status")})

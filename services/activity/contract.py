@@ -75,7 +75,7 @@ def _spec():
                         "description": "每个来源系统一个令牌（SIFUWU_INGEST_TOKENS: 系统=令牌）"})
     spec.components.security_scheme(
         "staffToken", {"type": "http", "scheme": "bearer",
-                       "description": "党务干部令牌（SIFUWU_STAFF_TOKENS）"})
+                       "description": "身份服务签发的访问令牌（POST /api/v1/login，端口 8005）"})
     for event_type in ev.INGEST_TYPES:
         spec.components.schema(schema_name(event_type),
                                schema=schemas.DATA_SCHEMAS[event_type])

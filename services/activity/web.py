@@ -3,7 +3,7 @@ the staff lists and the shape of a page."""
 
 from marshmallow import ValidationError
 
-from sifuwu.auth import bearer_identity
+from sifuwu.access import actor
 from sifuwu.errors import DomainError
 from services.activity.schemas import QuerySchema
 
@@ -11,8 +11,25 @@ from services.activity.schemas import QuerySchema
 EXPECTED = (ValidationError, DomainError)
 
 
-def staff_identity(request, settings):
-    return bearer_identity(request, settings.staff_tokens)
+def staff_identity(request, settings=None):
+    """Who is acting (the policy check ran before the entrypoint)."""
+    return actor(request)
+
+
+def scoped_query(request, query):
+    """``query`` narrowed to what the caller's grant sees (a unit-bound
+    role: its own unit or branch), or None when the query asks for another
+    unit's or branch's records, which then make an empty page."""
+    scope = request.grant.filter()
+    for key, value in scope.items():
+        if query.get(key) not in (None, value):
+            return None
+    return {**query, **scope}
+
+
+def empty_page(query):
+    return {"items": [], "total": 0, "page": query["page"],
+            "per_page": query["per_page"]}
 
 
 def query_args(request):

@@ -1,7 +1,7 @@
 """What the assessment's entrypoint mixins share (each sub-domain's
 ``entrypoints.py`` subclasses it; ``AssessmentService`` combines them)."""
 
-from sifuwu.auth import bearer_identity
+from sifuwu.access import actor
 from services.assessment.domain import month_of
 from services.assessment.settings import AssessmentSettings
 from services.assessment.storage import Reader
@@ -14,7 +14,7 @@ class AssessmentEntrypoints:
     settings_class = AssessmentSettings
 
     def _staff(self, request):
-        return bearer_identity(request, self.settings.staff_tokens)
+        return actor(request)
 
     def _month(self, moment):
         """The assessment month of an instant, in the service's timezone."""

@@ -33,13 +33,15 @@ class OwnKeys:
 
 
 class LocalAccess(Access):
-    """``Access`` whose keys are the identity service's own (its ``Store``)."""
+    """``Access`` whose keys are the identity service's own (its ``Store``),
+    on the service's own clock: the clock it signs tokens with."""
 
     def setup(self):
         super().setup()
         store = next(dep for dep in self.container.dependencies
                      if isinstance(dep, Store))
-        self.keys = OwnKeys(store, lambda: utcnow() + self.offset)
+        self.now = lambda: utcnow() + self.offset
+        self.keys = OwnKeys(store, self.now)
 
 
 class PooledHasher:

@@ -1,8 +1,9 @@
 """Identity service (身份服务): entrypoints only.
 
-Each entrypoint checks the caller against the policy table (``policy``),
-loads its input with a schema, runs one step (``steps``) in a unit of work
-and dumps the answer. A login answers a short-lived signed token; every
+The HTTP entrypoint checks the caller against the policy table
+(``sifuwu.policy``) before each method runs; each method loads its input
+with a schema, runs one step (``steps``) in a unit of work and dumps the
+answer. A login answers a short-lived signed token; every
 other service verifies it locally with the keys published at
 ``/.well-known/jwks.json`` (``sifuwu.access``). A timer (at start, then every
 ``SIFUWU_IDENTITY_KEY_CHECK_INTERVAL`` seconds) creates the first 工委
@@ -16,12 +17,12 @@ import logging
 from pymongo.errors import DuplicateKeyError
 
 from sifuwu.errors import Conflict
+from sifuwu.policy import POLICY
 from sifuwu.service import ServiceBase
 from sifuwu.web import http, json_response, load_body
 from services.identity import domain, schemas, steps
 from sifuwu.timers import setting_timer
 from services.identity.dependencies import LocalAccess, PooledHasher
-from services.identity.policy import POLICY
 from services.identity.repository import INDEXES, Direct, IdentityRepository
 from services.identity.settings import IdentitySettings
 
@@ -122,7 +123,6 @@ class IdentityService(ServiceBase):
 
     @http("GET", "/api/v1/keys")
     def list_keys(self, request):
-        self.access.require(request)
         keys = steps.key_windows(self._read(), self.clock())
         return json_response({
             "items": schemas.KeyWindowSchema(many=True).dump(keys),
@@ -132,7 +132,7 @@ class IdentityService(ServiceBase):
     def rotate_keys(self, request):
         """Rotate now: the next key signs, the active one stays published
         until its tokens have expired."""
-        grant = self.access.require(request)
+        grant = request.grant
         plan = self._run(steps.maintain_keys, secrets=self.secrets,
                          now=self.clock(), identity=grant.identity,
                          force=True)
@@ -144,12 +144,12 @@ class IdentityService(ServiceBase):
 
     @http("GET", "/api/v1/me")
     def me(self, request):
-        grant = self.access.require(request)
+        grant = request.grant
         return json_response(schemas.IdentitySchema().dump(grant.identity))
 
     @http("PUT", "/api/v1/me/password")
     def change_password(self, request):
-        grant = self.access.require(request)
+        grant = request.grant
         change = load_body(request, schemas.PasswordChangeSchema(),
                            self.settings.max_body_bytes)
         account = self._run(steps.change_password, identity=grant.identity,
@@ -162,7 +162,7 @@ class IdentityService(ServiceBase):
 
     @http("POST", "/api/v1/accounts")
     def create_account(self, request):
-        grant = self.access.require(request)
+        grant = request.grant
         spec = load_body(request, schemas.AccountCreateSchema(),
                          self.settings.max_body_bytes)
         try:
@@ -175,7 +175,6 @@ class IdentityService(ServiceBase):
 
     @http("GET", "/api/v1/accounts")
     def list_accounts(self, request):
-        self.access.require(request)
         accounts = steps.list_accounts(self._read())
         return json_response({
             "items": schemas.AccountSchema(many=True).dump(accounts),
@@ -183,13 +182,12 @@ class IdentityService(ServiceBase):
 
     @http("GET", "/api/v1/accounts/<account_id>")
     def get_account(self, request, account_id):
-        self.access.require(request)
         return json_response(_account_body(
             steps.show_account(self._read(), account_id)))
 
     @http("POST", "/api/v1/accounts/<account_id>/disable")
     def disable_account(self, request, account_id):
-        grant = self.access.require(request)
+        grant = request.grant
         account = self._run(steps.set_status, identity=grant.identity,
                             account_id=account_id, status=domain.DISABLED,
                             now=self.clock())
@@ -197,7 +195,7 @@ class IdentityService(ServiceBase):
 
     @http("POST", "/api/v1/accounts/<account_id>/enable")
     def enable_account(self, request, account_id):
-        grant = self.access.require(request)
+        grant = request.grant
         account = self._run(steps.set_status, identity=grant.identity,
                             account_id=account_id, status=domain.ACTIVE,
                             now=self.clock())
@@ -205,7 +203,7 @@ class IdentityService(ServiceBase):
 
     @http("PUT", "/api/v1/accounts/<account_id>/role")
     def change_role(self, request, account_id):
-        grant = self.access.require(request)
+        grant = request.grant
         change = load_body(request, schemas.RoleChangeSchema(),
                            self.settings.max_body_bytes)
         account, enrolment = self._run(
@@ -216,7 +214,6 @@ class IdentityService(ServiceBase):
     @http("GET", "/api/v1/audit")
     def audit(self, request):
         """Account changes, newest first (工委 and 审计)."""
-        self.access.require(request)
         entries = steps.audit_entries(self._read(),
                                       account=request.args.get("account"))
         return json_response({

@@ -21,13 +21,14 @@ import requests
 from kombu import Connection
 from kombu.pools import producers
 
+from tests.helpers import StackStaff
 from sifuwu import events as ev
 from sifuwu import wiring
 from tests.browser import browser
 from tooling.peers import Inbox
 
 DRIVER = Path(__file__).with_name("drive_feedback.py")
-STAFF = {"Authorization": "Bearer staff-token"}
+STAFF = StackStaff()  # the stack's 工委 account, signed in
 
 CHROMIUM, NO_BROWSER = browser.find()
 

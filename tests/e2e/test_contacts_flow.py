@@ -7,10 +7,11 @@ import uuid
 
 import requests
 
+from tests.helpers import StackStaff
 from services.activity.client import post_event
 from sifuwu import events as ev
 
-STAFF = {"Authorization": "Bearer staff-token"}
+STAFF = StackStaff()  # the stack's 工委 account, signed in
 
 
 def test_member_contact_reaches_notify_masked(urls, stack, mongo):

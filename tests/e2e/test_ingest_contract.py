@@ -8,13 +8,14 @@ import uuid
 import requests
 from kombu import Connection
 
+from tests.helpers import StackStaff
 from services.activity.client import post_event, publish_event
 from services.activity.examples import example_envelope
 from services.activity.ingest.consumer import rejected_queue
 from sifuwu import wiring
 from tooling.story import poll
 
-STAFF = {"Authorization": "Bearer staff-token"}
+STAFF = StackStaff()  # the stack's 工委 account, signed in
 SYSTEM, TOKEN = "demo", "demo-token"   # the embedded stack's default
 
 

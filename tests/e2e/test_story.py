@@ -11,8 +11,11 @@ import textwrap
 import pytest
 import requests
 
+from tests.helpers import StackStaff
 from tooling import report
-from tooling.story import STAFF, Story
+from tooling.story import Story
+
+STAFF = StackStaff()  # the stack's 工委 account, signed in
 
 SCALE, SEED = 0.01, 7
 
@@ -22,7 +25,7 @@ def told(stack, urls, tmp_path_factory):
     story = Story(urls, amqp_uri=stack.ingest_amqp_uri(),
                   management=f"http://127.0.0.1:{stack.ports.amqp_management}",
                   scale=SCALE, seed=SEED, stack=stack, restore_clock=True,
-                  activities_per_member=0.6)
+                  activities_per_member=0.6, staff=STAFF)
     story._report_dir = str(tmp_path_factory.mktemp("report"))
     seen = story.run()
     path = report.write_report(report.report_data(seen, story),

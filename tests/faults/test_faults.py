@@ -30,6 +30,7 @@ import pytest
 import requests
 from kombu import Connection, Exchange
 
+from tests.helpers import StackStaff
 from services.activity.client import post_batch
 from sifuwu import wiring
 from tooling.stack import INGEST_DEMO_USER, EmbeddedStack, Ports
@@ -42,7 +43,7 @@ STORE_OUTAGE = float(os.environ.get("SIFUWU_FAULTS_STORE_OUTAGE", "30"))
 # events/s on two shared cores; a failed run still ends within the bound).
 SETTLE_SECONDS = max(300, N_EVENTS // 20)
 SYSTEM, TOKEN = "demo", "demo-token"
-STAFF = {"Authorization": "Bearer staff-token"}
+STAFF = StackStaff()  # the stack's 工委 account, signed in
 MEMBERS = 50
 UNITS = 10  # spread like a city's directory (one unit = one hot scorecard)
 DUPLICATE_SHARE = 0.05

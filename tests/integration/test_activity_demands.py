@@ -18,11 +18,11 @@ from services.activity.service import ActivityService
 from sifuwu import events as ev
 from tooling.stack import free_port
 from tests import helpers
-from tests.helpers import outbox_events
+from tests.helpers import TEST_JWKS, outbox_events, staff_headers
 
 SYSTEM = "hotline12345"
 TOKEN = "hotline-token"
-STAFF = {"Authorization": "Bearer staff-token"}
+STAFF = staff_headers()
 CST = dt.timezone(dt.timedelta(hours=8))
 
 
@@ -37,6 +37,7 @@ def module_config(infra):
         "MONGO_URI": infra.mongo_uri,
         "SIFUWU_DB_PREFIX": f"i{uuid.uuid4().hex[:8]}_",
         "SIFUWU_SECRET": "test-secret",
+        "SIFUWU_JWKS": TEST_JWKS,
         "SIFUWU_RELAY_INTERVAL": 0.2,
         "SIFUWU_INGEST_TOKENS": f"{SYSTEM}={TOKEN}",
         "max_workers": 10,

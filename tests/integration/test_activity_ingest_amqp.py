@@ -18,7 +18,7 @@ from sifuwu import events as ev
 from sifuwu import wiring
 from tooling.stack import free_port
 from tests import helpers
-from tests.helpers import wait_for
+from tests.helpers import TEST_JWKS, wait_for
 
 SYSTEM = "hotline12345"
 OTHER = "partymembers"
@@ -43,6 +43,7 @@ def module_config(infra):
         "MONGO_URI": infra.mongo_uri,
         "SIFUWU_DB_PREFIX": f"i{uuid.uuid4().hex[:8]}_",
         "SIFUWU_SECRET": "test-secret",
+        "SIFUWU_JWKS": TEST_JWKS,
         "SIFUWU_RELAY_INTERVAL": 0.2,
         "SIFUWU_INGEST_TOKENS": f"{SYSTEM}=t1,{OTHER}=t2",
         "max_workers": 10,

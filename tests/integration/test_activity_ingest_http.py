@@ -34,6 +34,7 @@ def module_config(infra):
         "MONGO_URI": infra.mongo_uri,
         "SIFUWU_DB_PREFIX": f"i{uuid.uuid4().hex[:8]}_",
         "SIFUWU_SECRET": "test-secret",
+        "SIFUWU_JWKS": helpers.TEST_JWKS,
         "SIFUWU_RELAY_INTERVAL": 0.2,
         "SIFUWU_INGEST_TOKENS": f"{SYSTEM}={TOKEN},{OTHER}={OTHER_TOKEN}",
         "SIFUWU_MAX_BODY_BYTES": 64 * 1024,

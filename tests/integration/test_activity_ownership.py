@@ -36,6 +36,7 @@ def module_config(infra):
         "MONGO_URI": infra.mongo_uri,
         "SIFUWU_DB_PREFIX": f"i{uuid.uuid4().hex[:8]}_",
         "SIFUWU_SECRET": "test-secret",
+        "SIFUWU_JWKS": helpers.TEST_JWKS,
         "SIFUWU_RELAY_INTERVAL": 0.2,
         "SIFUWU_INGEST_TOKENS": f"{PARTY}={PARTY_TOKEN},"
                                 f"{HOTLINE}={HOTLINE_TOKEN},{DEMO}={DEMO_TOKEN}",

@@ -15,11 +15,12 @@ from sifuwu import events as ev
 from services.activity.client import post_batch
 from services.activity.examples import example_envelope
 from services.activity.service import ActivityService
+from tests.helpers import TEST_JWKS, staff_headers
 from tooling.stack import free_port
 
 SYSTEM = "partymembers"
 TOKEN = "party-token"
-STAFF = {"Authorization": "Bearer staff-token"}
+STAFF = staff_headers()
 
 
 @pytest.fixture(scope="module")
@@ -36,6 +37,7 @@ def world(infra, mongo):
         "WEB_SERVER_ADDRESS": f"127.0.0.1:{free_port()}",
         "SIFUWU_DB_PREFIX": f"i{uuid.uuid4().hex[:8]}_",
         "SIFUWU_SECRET": "test-secret",
+        "SIFUWU_JWKS": TEST_JWKS,
         "SIFUWU_INGEST_TOKENS": f"{SYSTEM}={TOKEN}",
         "max_workers": 10,
     }

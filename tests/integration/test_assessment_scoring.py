@@ -21,7 +21,7 @@ from sifuwu import events as ev
 from sifuwu import wiring
 from tests import helpers
 
-STAFF = {"Authorization": "Bearer staff-token"}
+STAFF = helpers.staff_headers()
 TZ = dt.timezone(dt.timedelta(hours=8))
 MONTH = "2026-11"
 

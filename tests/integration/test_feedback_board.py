@@ -16,9 +16,9 @@ from sifuwu import events as ev
 from sifuwu import wiring
 from tooling.stack import free_port
 from tests import helpers
-from tests.helpers import wait_for
+from tests.helpers import TEST_JWKS, staff_headers, wait_for
 
-STAFF = {"Authorization": "Bearer staff-token"}
+STAFF = staff_headers()
 
 
 def publish(config, publisher, event_type, data):
@@ -66,6 +66,7 @@ def config(infra, module_vhost):
         "WEB_SERVER_ADDRESS": f"127.0.0.1:{port}",
         "SIFUWU_DB_PREFIX": f"f{uuid.uuid4().hex[:8]}_",
         "SIFUWU_SECRET": "test-secret",
+        "SIFUWU_JWKS": TEST_JWKS,
         "SIFUWU_RELAY_INTERVAL": 0.2,
         "SIFUWU_FEEDBACK_BASE_URL": f"http://127.0.0.1:{port}",
         "max_workers": 10,

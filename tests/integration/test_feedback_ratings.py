@@ -25,10 +25,10 @@ from tooling.stack import free_port
 from sifuwu.store import Store, StoreAccess
 from sifuwu.workdays import CALENDAR
 from tests import helpers
-from tests.helpers import wait_for
+from tests.helpers import TEST_JWKS, staff_headers, wait_for
 
-STAFF = {"Authorization": "Bearer staff-token"}
-UNIT = {"Authorization": "Bearer unit-token"}
+STAFF = staff_headers()
+UNIT = staff_headers(name="unit")  # a second account: who filed decides not
 PHONE = "13912340000"
 
 
@@ -119,7 +119,7 @@ def config(infra, module_vhost):
         "SIFUWU_SECRET": "test-secret",
         "SIFUWU_RELAY_INTERVAL": 0.2,
         "SIFUWU_FEEDBACK_BASE_URL": f"http://127.0.0.1:{port}",
-        "SIFUWU_STAFF_TOKENS": "staff=staff-token,unit=unit-token",
+        "SIFUWU_JWKS": TEST_JWKS,
         "max_workers": 10,
     }
 

@@ -17,9 +17,9 @@ from sifuwu import events as ev
 from sifuwu import store
 from sifuwu import wiring
 from tests import helpers
-from tests.helpers import wait_for
+from tests.helpers import staff_headers, wait_for
 
-STAFF = {"Authorization": "Bearer staff-token"}
+STAFF = staff_headers()
 
 
 def publish(config, envelope, publisher):

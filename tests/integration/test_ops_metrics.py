@@ -10,6 +10,7 @@ import requests
 from kombu import Connection, Producer
 from prometheus_client.parser import text_string_to_metric_families
 
+from sifuwu.access import Access, Policy, public
 from sifuwu import wiring
 from sifuwu.consumer import consumes
 from sifuwu.events import make_event
@@ -25,6 +26,8 @@ log = logging.getLogger("sifuwu.tests.opsmetrics")
 
 class MetricsProbe(ServiceBase):
     name = "opsmetrics"
+    access = Access(Policy({f"opsmetrics.{route}": public() for route in (
+        "health", "prometheus_metrics", "thing")}))
 
     @consumes(SOURCE, EVENT)
     def on_probe(self, envelope):

@@ -26,10 +26,10 @@ from services.assessment.selection.repository import (
 from sifuwu import events as ev
 from sifuwu import wiring
 from sifuwu.service import ServiceBase
-from tests.helpers import wait_for
+from tests.helpers import staff_headers, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
-STAFF = {"Authorization": "Bearer staff-token"}
+STAFF = staff_headers()
 
 
 class SelectionTestService(SelectionEntrypoints, ServiceBase):

@@ -1,22 +1,21 @@
-"""``sifuwu.access`` as plain functions and through nameko's worker_factory:
+"""``sifuwu.access`` as plain functions and through a real HTTP entrypoint:
 tokens verified locally against a JWKS (expiry on the injected clock, key
 ids, a cached JWKS refreshed only when needed), the policy as data (401, 403,
 404 out of scope, filtered lists) and the identity service's route table."""
 
 import datetime as dt
-import json
 from types import SimpleNamespace
 
 import jwt
 import pytest
-from nameko.testing.services import worker_factory
 from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request
 
 from sifuwu import access
 from sifuwu.errors import Forbidden, NotFound, Unauthorized
+from sifuwu.web import http, json_response
 from services.identity import signing
-from services.identity.policy import POLICY as IDENTITY_POLICY
+from sifuwu.policy import POLICY as IDENTITY_POLICY
 from services.identity.service import IdentityService
 
 UTC = dt.timezone.utc
@@ -263,20 +262,70 @@ def guard(name=None, policy=IDENTITY_POLICY, now=T0, context=None):
                         default_name=name, context=context)
 
 
-def test_an_entrypoint_requires_its_own_route_name():
-    service = worker_factory(IdentityService,
-                             access=guard("identity.me"))
-    answer = service.me(request(bearer(access.BRANCH_SECRETARY)))
-    assert json.loads(answer.get_data()) == {
-        "account": "a1", "username": "li", "role": "branch_secretary",
-        "unit_id": "u1", "branch_id": "b1"}
-    with pytest.raises(Unauthorized):
-        service.me(request())
-    service = worker_factory(IdentityService,
-                             access=guard("identity.create_account"))
-    with pytest.raises(Forbidden):
-        service.create_account(request(bearer(access.AUDITOR)))
-    service.store.transaction.assert_not_called()
+class Gate:
+    """A service with three routes: public, one role, and one with no rule."""
+
+    name = "gate"
+    access = access.Access(access.Policy({
+        "gate.board": access.public(),
+        "gate.mine": access.allow(access.UNIT_STAFF),
+    }), keys=KEYS)
+
+    @http("GET", "/board")
+    def board(self, request):
+        return json_response({"who": request.grant.identity is not None})
+
+    @http("POST", "/mine")
+    def mine(self, request):
+        grant = request.grant
+        return json_response({"unit": grant.identity.unit_id,
+                              "filter": grant.filter()})
+
+    @http("GET", "/unlisted")
+    def unlisted(self, request):
+        return json_response({"reached": True})
+
+
+@pytest.fixture
+def gate():
+    from nameko.containers import ServiceContainer
+    from tooling.stack import free_port
+    port = free_port()
+    container = ServiceContainer(Gate, {"WEB_SERVER_ADDRESS":
+                                        f"127.0.0.1:{port}"})
+    container.start()
+    yield f"http://127.0.0.1:{port}"
+    container.stop()
+
+
+def test_the_http_entrypoint_checks_the_policy_before_the_method(gate):
+    import requests
+    now = access.utcnow()
+    valid = bearer(at=now)
+    assert requests.get(gate + "/board").json() == {"who": False}
+    assert requests.get(gate + "/board",
+                        headers={"Authorization": valid}).json() == {
+        "who": True}
+    answer = requests.post(gate + "/mine")
+    assert answer.status_code == 401 and answer.json()["message"]
+    answer = requests.post(gate + "/mine", data=b"{}", headers={
+        "Authorization": bearer(access.AUDITOR, at=now),
+        "Content-Type": "application/json"})
+    assert (answer.status_code, answer.json()["error"]) == (
+        403, "role_forbidden")
+    # the policy check comes first: a stranger learns nothing of the body
+    answer = requests.post(gate + "/mine", data=b"x",
+                           headers={"Content-Type": "text/plain"})
+    assert answer.status_code == 401
+    answer = requests.post(gate + "/mine", headers={"Authorization": valid})
+    assert answer.json() == {"unit": "u1", "filter": {"unit_id": "u1"}}
+    answer = requests.get(gate + "/unlisted", headers={"Authorization": valid})
+    assert (answer.status_code, answer.json()["error"]) == (403, "no_policy")
+    # an expired token, by the wall clock
+    answer = requests.post(gate + "/mine", headers={
+        "Authorization": bearer(at=now - dt.timedelta(hours=1))})
+    assert (answer.status_code, answer.json()["error"]) == (
+        401, "token_expired")
 
 
 def test_rpc_callers_put_the_token_in_the_context():
@@ -295,5 +344,6 @@ def test_the_access_dependency_names_the_running_entrypoint():
         context_data={})
     g = provider.get_dependency(worker_ctx)
     assert g.default_name == "demo.accounts"
-    # the guard's clock is the wall clock (plus the configured offset)
+    # the guard's clock is the wall clock, whatever the business clock's
+    # offset (identity's own LocalAccess signs and checks on its clock)
     assert abs((g.now() - access.utcnow()).total_seconds()) < 5

@@ -52,7 +52,9 @@ def test_service_environment_matches_embedded_settings(document):
         config_keys = settings_read_by(name)
         env = document["services"][name]["environment"]
         assert {"AMQP_URI", "MONGO_URI", "SIFUWU_SECRET",
-                "SIFUWU_INGEST_TOKENS", "SIFUWU_STAFF_TOKENS"} <= set(env)
+                "SIFUWU_INGEST_TOKENS", "SIFUWU_IDENTITY_URL"} <= set(env)
+        # staff sign in at the identity service: no flat staff tokens
+        assert "SIFUWU_STAFF_TOKENS" not in env
         # every variable compose sets is one the services read
         assert set(env) <= config_keys | {"SIFUWU_LOG_LEVEL"}
 
@@ -75,9 +77,9 @@ def test_store_is_a_replica_set(document):
 
 def test_settings_read_the_same_names():
     settings = Settings.from_env({"AMQP_URI": "a", "MONGO_URI": "m",
-                                  "SIFUWU_STAFF_TOKENS": "x=y"})
+                                  "SIFUWU_INGEST_TOKENS": "x=y"})
     assert (settings.amqp_uri, settings.mongo_uri,
-            settings.staff_tokens) == ("a", "m", "x=y")
+            settings.ingest_tokens) == ("a", "m", "x=y")
 
 
 # -- production settings (issue 19) ------------------------------------------
@@ -89,7 +91,7 @@ import subprocess  # noqa: E402
 CLUSTER = compose.ROOT / "docker-compose.cluster.yml"
 ENV_EXAMPLE = compose.ROOT / ".env.example"
 REQUIRED = {"SIFUWU_SECRET", "SIFUWU_FEEDBACK_BASE_URL", "SIFUWU_INGEST_TOKENS",
-            "SIFUWU_STAFF_TOKENS", "RABBITMQ_PASSWORD", "MONGO_ROOT_PASSWORD",
+            "RABBITMQ_PASSWORD", "MONGO_ROOT_PASSWORD",
             "MONGO_APP_PASSWORD"}
 INIT_JOBS = {"mongo-init", "mongo-keyfile", "rabbitmq-init"}
 

@@ -195,7 +195,7 @@ def test_no_secret_value_is_committed():
         assert doc["kind"] != "Secret", "secrets come from the overlay"
         if doc["kind"] == "ConfigMap":
             assert not {"AMQP_URI", "MONGO_URI", "SIFUWU_SECRET",
-                        "SIFUWU_INGEST_TOKENS", "SIFUWU_STAFF_TOKENS"} & set(
+                        "SIFUWU_INGEST_TOKENS"} & set(
                 doc["data"]), doc["metadata"]["name"]
 
 
@@ -455,7 +455,7 @@ def test_every_variable_set_is_one_the_service_reads(base):
         names = environment_of(find(base, "Deployment", name), base,
                                secret_keys)
         assert {"AMQP_URI", "MONGO_URI", "SIFUWU_SECRET", "SIFUWU_INGEST_TOKENS",
-                "SIFUWU_STAFF_TOKENS", "SIFUWU_FEEDBACK_BASE_URL"} <= names
+                "SIFUWU_IDENTITY_URL", "SIFUWU_FEEDBACK_BASE_URL"} <= names
         assert names <= settings_read_by(name), names - settings_read_by(name)
 
 

@@ -2,11 +2,13 @@
 service. Thin: load with a schema, run one step, dump."""
 
 from sifuwu import events as ev
-from sifuwu.errors import NotFound
+from sifuwu.errors import Forbidden, NotFound
 from sifuwu.web import http, json_response, load_body
 from services.activity.activities import schemas, steps
 from services.activity.activities.repository import ActivityLogRepository
-from services.activity.web import EXPECTED, page_body, query_args, staff_identity
+from services.activity.web import (
+    EXPECTED, empty_page, page_body, query_args, scoped_query,
+)
 
 
 class ActivityEntrypoints:
@@ -15,10 +17,13 @@ class ActivityEntrypoints:
 
     @http("POST", "/api/v1/activities")
     def log_activity(self, request):
-        # staff only: an activity scores a member and sends the recipient an SMS
-        staff_identity(request, self.settings)
+        # staff only: an activity scores a member and sends the recipient an
+        # SMS; unit staff and branch secretaries log their own unit's
         data = load_body(request, schemas.ActivityCreateSchema(),
                          self.settings.max_body_bytes)
+        if not request.grant.sees(data.get("unit_id"), data.get("branch_id")):
+            raise Forbidden("只能登记本单位（本支部）党员的服务活动",
+                            code="out_of_scope")
         rules = self.rules
         activity = self.store.transaction(
             lambda uow: steps.log_activity(uow, data, activity_id=ev.new_id(),
@@ -30,16 +35,18 @@ class ActivityEntrypoints:
     @http("GET", "/api/v1/activities/<activity_id>",
           expected_exceptions=EXPECTED)
     def get_activity(self, request, activity_id):
-        staff_identity(request, self.settings)
         activity = steps.get_activity(
             ActivityLogRepository.reading(self.store.db), activity_id)
         if activity is None:
             raise NotFound("未找到该服务活动")
+        request.grant.check(activity.get("unit_id"), activity.get("branch_id"),
+                            what="服务活动")
         return json_response(schemas.ActivitySchema().dump(activity))
 
     @http("GET", "/api/v1/activities")
     def list_activities(self, request):
-        staff_identity(request, self.settings)
-        page = steps.list_activities(
-            ActivityLogRepository.reading(self.store.db), query_args(request))
+        query = scoped_query(request, query_args(request))
+        page = empty_page(query_args(request)) if query is None else \
+            steps.list_activities(
+                ActivityLogRepository.reading(self.store.db), query)
         return json_response(page_body(page, schemas.ActivitySchema()))

@@ -2,12 +2,15 @@
 a mixin of the activity service. Thin: load with a schema, run one step,
 dump."""
 
+from sifuwu.access import CITY
 from sifuwu.errors import DomainError
 from sifuwu.timers import setting_timer
 from sifuwu.web import http, json_response, load_body
 from services.activity.demands import domain, schemas, steps
 from services.activity.demands.repository import DemandRepository
-from services.activity.web import EXPECTED, page_body, query_args, staff_identity
+from services.activity.web import (
+    EXPECTED, empty_page, page_body, query_args, scoped_query, staff_identity,
+)
 
 
 class DemandEntrypoints:
@@ -19,27 +22,36 @@ class DemandEntrypoints:
 
     @http("GET", "/api/v1/demands")
     def list_demands(self, request):
-        staff_identity(request, self.settings)
-        page = steps.list_demands(DemandRepository.reading(self.store.db),
-                                  query_args(request))
+        query = scoped_query(request, query_args(request))
+        page = empty_page(query_args(request)) if query is None else \
+            steps.list_demands(DemandRepository.reading(self.store.db), query)
         return json_response(page_body(page, self._demand_schema()))
 
     @http("GET", "/api/v1/demands/<demand_id>", expected_exceptions=EXPECTED)
     def get_demand(self, request, demand_id):
-        staff_identity(request, self.settings)
-        return json_response(self._demand_schema().dump(steps.get_demand(
-            DemandRepository.reading(self.store.db), demand_id)))
+        demand = steps.get_demand(DemandRepository.reading(self.store.db),
+                                  demand_id)
+        self._check_scope(request, demand)
+        return json_response(self._demand_schema().dump(demand))
+
+    def _check_scope(self, request, demand):
+        """404 for a demand outside the caller's unit or branch."""
+        request.grant.check(demand.get("owner_unit_id"),
+                            demand.get("branch_id"), what="诉求")
 
     @http("POST", "/api/v1/demands/<demand_id>/<action>",
           expected_exceptions=EXPECTED)
     def act_on_demand(self, request, demand_id, action):
-        staff = staff_identity(request, self.settings)
+        staff = staff_identity(request)
         if action not in domain.ACTIONS:
             raise DomainError(f"未知操作: {action}", code="unknown_action",
                               status=404)
         body = load_body(request, schemas.DemandActionSchema(),
                          self.settings.max_body_bytes) \
             if request.get_data() else schemas.DemandActionSchema().load({})
+        if request.grant.scope != CITY:
+            self._check_scope(request, steps.get_demand(
+                DemandRepository.reading(self.store.db), demand_id))
         rules = self.rules
         demand = self.store.transaction(
             lambda uow: steps.act_on_demand(

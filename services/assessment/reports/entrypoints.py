@@ -4,6 +4,8 @@ charts, as a mixin of the assessment service."""
 from marshmallow import ValidationError
 from werkzeug.wrappers import Response
 
+from sifuwu.access import require_role
+from sifuwu.policy import OVERSIGHT
 from sifuwu.web import http
 from services.assessment import schemas
 from services.assessment.domain import SUBJECT_TYPES, period_kind
@@ -55,7 +57,7 @@ class ReportEntrypoints(AssessmentEntrypoints):
         schemas.period_arg(period)
         subject_type = request.args.get("subject_type", "unit")
         if subject_type not in PUBLIC_CHART_SUBJECTS:
-            self._staff(request)
+            require_role(request, *OVERSIGHT)
         board = board_of(self._reads(ReportsRepository).scoring, period,
                          subject_type)
         return Response(domain.ranking_chart(board, fmt),
@@ -65,7 +67,7 @@ class ReportEntrypoints(AssessmentEntrypoints):
     def trend_chart(self, request, subject_type, subject_id, fmt):
         schemas.subject_type_arg(subject_type)
         if subject_type not in PUBLIC_CHART_SUBJECTS:
-            self._staff(request)
+            require_role(request, *OVERSIGHT)
         year = request.args.get("year") or self._month(self.clock())[:4]
         if period_kind(year) != "year":
             raise ValidationError({"year": ["年份格式应为 YYYY"]})

@@ -17,7 +17,7 @@ from marshmallow import ValidationError
 from werkzeug.wrappers import Response
 
 from sifuwu import events as ev
-from sifuwu.auth import bearer_identity
+from sifuwu.access import actor as acting_account
 from sifuwu.consumer import consumes
 from sifuwu.errors import Conflict, DomainError
 from sifuwu.privacy import Sealer
@@ -72,7 +72,7 @@ class SelectionEntrypoints:
     # -- helpers ---------------------------------------------------------------
 
     def _selection_staff(self, request):
-        return bearer_identity(request, self.settings.staff_tokens)
+        return acting_account(request)
 
     def _selection_run(self, fn, **kwargs):
         """One step in one transaction, retried when the chain was busy."""

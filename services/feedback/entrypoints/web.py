@@ -22,7 +22,7 @@ from itsdangerous import (
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Response
 
-from sifuwu.auth import bearer_identity
+from sifuwu.access import actor
 from sifuwu.errors import DomainError, Forbidden
 from sifuwu.workdays import WorkCalendar
 from services.feedback import domain, repository
@@ -134,7 +134,7 @@ class FeedbackWeb:
                               status=404)
 
     def _staff(self, request):
-        return bearer_identity(request, self.settings.staff_tokens)
+        return actor(request)
 
     def _links(self):
         """What a step needs to seal contacts and sign invitation links."""

@@ -1,0 +1,167 @@
+"""Who may call which route (访问策略), for every service, as one table.
+
+A route is named ``<service>.<entrypoint method>``. Its rule says who may
+call it (``sifuwu.access``): ``public()`` (anyone: the rating page, the
+publicity board, the judges' page, health), ``system()`` (an outside
+system's key, checked by the ingest route itself), or the roles allowed and
+how far each sees (``CITY``; ``OWN``: a unit-bound role its unit, a branch
+secretary their branch). Every HTTP entrypoint checks its rule before the
+service code runs (``sifuwu.web.http``); a route missing from the table is
+refused, and ``tests/unit/test_policy.py`` walks every service's routes so a
+new one cannot ship without a rule.
+
+A role granted ``OWN`` on a route sees only its own unit's or branch's
+records there: the route filters its lists with ``Grant.filter`` and answers
+404 for another unit's record with ``Grant.check``. Routes whose records are
+not scoped yet are not granted to unit-bound roles at all (they answer 403),
+so nothing is shown beyond a role's scope while scoping is built out.
+
+``docs/security.md`` shows this table as role × permission.
+"""
+
+from sifuwu.access import (
+    AUDITOR, BRANCH_SECRETARY, CITY, COMMITTEE, OPERATOR, SUPERVISOR,
+    UNIT_STAFF, Policy, allow, any_staff, public, system,
+)
+
+# Who reads city-wide, read-only: 督查 and 审计 beside 工委.
+OVERSIGHT = (COMMITTEE, SUPERVISOR, AUDITOR)
+
+
+def committee():
+    return allow(COMMITTEE, scope=CITY)
+
+
+def oversight():
+    return allow(*OVERSIGHT, scope=CITY)
+
+
+def scoped(*city_roles):
+    """``city_roles`` city-wide, unit staff and branch secretaries in
+    their own unit or branch."""
+    return allow(*city_roles, scope=CITY) | allow(UNIT_STAFF, BRANCH_SECRETARY)
+
+
+# Every service's own routes, from ``ServiceBase``.
+COMMON = {
+    "health": public(),
+    "prometheus_metrics": public(),
+}
+
+ROUTES = {
+    "activity": {
+        "ingest_event": system(),
+        "ingest_batch": system(),
+        "log_activity": scoped(COMMITTEE),
+        "list_activities": scoped(*OVERSIGHT),
+        "get_activity": scoped(*OVERSIGHT),
+        "list_demands": scoped(*OVERSIGHT),
+        "get_demand": scoped(*OVERSIGHT),
+        "act_on_demand": allow(COMMITTEE, SUPERVISOR, scope=CITY)
+        | allow(UNIT_STAFF),
+        "create_campaign": committee(),
+        "list_campaigns": any_staff(scope=CITY),
+        "campaign_progress": any_staff(scope=CITY),
+    },
+    "assessment": {
+        "list_schemes": any_staff(scope=CITY),
+        "get_scheme": any_staff(scope=CITY),
+        "create_scheme": committee(),
+        "rescore": committee(),
+        "evaluate_ladder": committee(),
+        "publish_ranking": committee(),
+        "get_ranking": oversight(),
+        "get_rates": oversight(),
+        # units', branches' and the three rates' charts are public; members'
+        # need an oversight role (checked in the route)
+        "ranking_chart": public() | oversight(),
+        "trend_chart": public() | oversight(),
+        "get_branch": oversight(),
+        "member_scorecard": oversight(),
+        "subject_scorecard": oversight(),
+        "export_csv": allow(COMMITTEE, AUDITOR, scope=CITY),
+        "export_xlsx": allow(COMMITTEE, AUDITOR, scope=CITY),
+        # 开门评选: run by the committee, read by 审计; the board, the
+        # audit chain and the judges' pages are open.
+        "selection_publish": committee(),
+        "selection_show": public(),
+        "selection_nominate": committee(),
+        "selection_nominations": allow(COMMITTEE, AUDITOR, scope=CITY),
+        "selection_recommendations": allow(COMMITTEE, AUDITOR, scope=CITY),
+        "selection_pool": committee(),
+        "selection_pool_list": allow(COMMITTEE, AUDITOR, scope=CITY),
+        "selection_commit": committee(),
+        "selection_draw": committee(),
+        "selection_export": public(),
+        "selection_reveal": committee(),
+        "selection_panel": allow(COMMITTEE, AUDITOR, scope=CITY),
+        "selection_absent": committee(),
+        "selection_aggregate": committee(),
+        "selection_publicity": committee(),
+        "selection_objections": allow(COMMITTEE, AUDITOR, scope=CITY),
+        "selection_answer": committee(),
+        "selection_finalise": committee(),
+        "selection_audit": allow(COMMITTEE, AUDITOR, scope=CITY),
+        "selection_audit_head": public(),
+        "selection_audit_verify": public(),
+        "selection_judge_page": public(),
+        "selection_judge_form": public(),
+        "selection_judge_scores": public(),
+    },
+    "feedback": {
+        # recipients: a signed single-use link is the credential
+        "rating_page": public(),
+        "rating_form": public(),
+        "submit_feedback": public(),
+        # the publicity board (公示): anyone reads, objects and recommends
+        "publicity_page": public(),
+        "publicity_json": public(),
+        "objection_form": public(),
+        "submit_objection": public(),
+        "submit_recommendation": public(),
+        "list_objections": committee(),  # objectors' contacts
+        "answer_objection": committee(),
+        "list_recommendations": committee(),
+        "list_rectifications": oversight(),
+        "get_rectification": oversight(),
+        "record_callback": allow(COMMITTEE, SUPERVISOR, scope=CITY),
+        "close_rectification": allow(COMMITTEE, SUPERVISOR, scope=CITY),
+        "file_appeal": committee(),
+        "decide_appeal": committee(),
+        "list_appeals": oversight(),
+    },
+    "notify": {
+        "board": public(),
+        "opt_out": public(),  # the opt-out link is the credential
+        "list_messages": allow(COMMITTEE, AUDITOR, scope=CITY),
+        "get_message": allow(COMMITTEE, AUDITOR, scope=CITY),
+        "message_stats": allow(COMMITTEE, OPERATOR, AUDITOR, scope=CITY),
+        "skipped": allow(COMMITTEE, OPERATOR, scope=CITY),
+        "resend_message": allow(COMMITTEE, OPERATOR, scope=CITY),
+        "get_contact": committee(),
+        "put_contact": committee(),
+        "get_preference": committee(),
+        "set_preference": committee(),
+    },
+    "identity": {
+        "login": public(),
+        "jwks": public(),
+        "me": any_staff(),
+        "change_password": any_staff(),
+        "list_accounts": allow(COMMITTEE, AUDITOR, scope=CITY),
+        "get_account": allow(COMMITTEE, AUDITOR, scope=CITY),
+        "create_account": committee(),
+        "disable_account": committee(),
+        "enable_account": committee(),
+        "change_role": committee(),
+        "audit": allow(COMMITTEE, AUDITOR, scope=CITY),
+        "list_keys": allow(COMMITTEE, OPERATOR, AUDITOR, scope=CITY),
+        "rotate_keys": allow(COMMITTEE, OPERATOR, scope=CITY),
+    },
+}
+
+POLICY = Policy({
+    f"{service}.{route}": rule
+    for service, routes in ROUTES.items()
+    for route, rule in {**COMMON, **routes}.items()
+})
