@@ -215,6 +215,29 @@ def report_data(seen, story):
     }
 
 
+ROLE_NAMES = {"committee": "工委", "unit_staff": "单位党务干部",
+              "branch_secretary": "支部书记", "supervisor": "督查",
+              "operator": "运维", "auditor": "审计"}
+
+
+def access_summary(access):
+    """One line per role: what the activity log, the SMS log and the
+    account audit show it (a number of records, 可见, or the refusal)."""
+    def shown(value):
+        if "refused" in value:
+            return f"无权（{value['refused']}）"
+        return f"{value['total']} 条" if "total" in value else "可见"
+
+    lines = []
+    for row in access["roles"]:
+        title = ROLE_NAMES.get(row["role"], row["role"])
+        if row["role"] == "unit_staff":
+            title += f"（{access['unit']}）"
+        lines.append(f"{title}：服务活动 {shown(row['activities'])}，短信记录 "
+                     f"{shown(row['messages'])}，账户审计 {shown(row['audit'])}")
+    return "\n".join(lines)
+
+
 def print_summary(seen, console):
     """A readable Chinese summary of the story."""
     from rich.table import Table
@@ -249,6 +272,9 @@ def print_summary(seen, console):
         f"{e['name']}（{e['total']:.1f}，{e['grade']}）" for e in top)
         + "；支部阶梯：" + "、".join(
             f"{RUNG_NAMES.get(k, k)} {v}" for k, v in a["ladder"].items()))
+    access = seen.get("access")
+    if access:
+        table.add_row("分角色访问", access_summary(access))
     if sel:
         final = sel.get("final") or []
         table.add_row("开门评选", f"{len(sel['candidates'])} 名候选（差额，名额 "

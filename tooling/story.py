@@ -542,6 +542,8 @@ class Story:
             self.selection()
         with self.phase("5 通知统计"):
             self.notifications()
+        with self.phase("6 分角色登录：每个角色看到什么"):
+            self.roles()
         self.seen["elapsed"] = round(time.monotonic() - started, 1)
         return self.seen
 
@@ -1193,6 +1195,52 @@ class Story:
 
     def report_dir(self):
         return getattr(self, "_report_dir", ROOT / ".sifuwu" / "report")
+
+    # -- 6: roles ----------------------------------------------------------------------------
+
+    def roles(self):
+        """Each role signs in at the identity service (accounts made by the
+        工委 account for this story) and reads the same three things: the
+        activity log, the SMS log (personal data) and the account audit.
+        What each sees is the policy table at work."""
+        import secrets
+        unit = self.city.units[0]
+        branch = next(b for b in self.city.branches
+                      if b["unit_id"] == unit["id"])
+        specs = [("unit_staff", {"unit_id": unit["id"]}),
+                 ("branch_secretary", {"unit_id": unit["id"],
+                                       "branch_id": branch["id"]}),
+                 ("supervisor", {}), ("operator", {}), ("auditor", {})]
+        logins = [("committee", self.committee)]
+        for role, scope in specs:
+            name = f"demo-{role.replace('_', '-')}-{secrets.token_hex(3)}"
+            password = secrets.token_urlsafe(18)
+            _, totp = create_account(self.committee, self.urls["identity"],
+                                     name, role, password, **scope)
+            logins.append((role, Login(self.urls["identity"], name, password,
+                                       totp)))
+
+        def read(service, path, login, **params):
+            response = self.http.get(self.urls[service] + path, headers=login,
+                                     params=params, timeout=60)
+            if response.status_code != 200:
+                return {"refused": response.status_code}
+            total = response.json().get("total")
+            return {"visible": True} if total is None else {"total": total}
+
+        seen = []
+        for role, login in logins:
+            seen.append({
+                "role": role,
+                "activities": read("activity", "/api/v1/activities", login,
+                                   per_page=1),
+                "messages": read("notify", "/api/v1/messages", login,
+                                 limit=1),
+                "audit": read("identity", "/api/v1/audit", login)})
+        self.seen["access"] = {"unit": unit["name"], "branch": branch["name"]
+                               if branch.get("name") else branch["id"],
+                               "roles": seen}
+        self.say(f"{len(seen)} 个角色已登录，各自所见见小结“分角色访问”")
 
     # -- 5: notifications --------------------------------------------------------------------
 

@@ -146,3 +146,34 @@ def test_report_renders_charts_in_chromium(told):
                   "党支部阶梯", "通知统计"):
         assert widths.get(chart, 0) > 0, (chart, widths)
     assert seen["selection"]["chain_head"] in page["text"]
+
+
+def test_each_role_signs_in_and_sees_what_the_policy_allows(told, urls):
+    """The story's last phase: accounts of every role, made by the 工委
+    account, each reading the activity log, the SMS log and the audit."""
+    story, seen, _ = told
+    roles = {row["role"]: row for row in seen["access"]["roles"]}
+    assert set(roles) == {"committee", "unit_staff", "branch_secretary",
+                          "supervisor", "operator", "auditor"}
+    city = roles["committee"]["activities"]["total"]
+    unit_id = story.city.units[0]["id"]
+    # what the committee finds asking for that unit (service and party
+    # activities alike) is all the unit's staff see
+    in_unit = requests.get(urls["activity"] + "/api/v1/activities", params={
+        "unit_id": unit_id, "per_page": 1}, headers=STAFF,
+        timeout=30).json()["total"]
+    assert in_unit >= sum(1 for e in story.year.activities
+                          if e["data"]["unit_id"] == unit_id)
+    assert roles["unit_staff"]["activities"] == {"total": in_unit}
+    assert 0 < in_unit < city
+    assert roles["branch_secretary"]["activities"]["total"] <= in_unit
+    assert roles["supervisor"]["activities"] == {"total": city}
+    # 运维 sees no personal data; 审计 reads, never writes
+    assert roles["operator"]["activities"] == {"refused": 403}
+    assert roles["operator"]["messages"] == {"refused": 403}
+    assert roles["auditor"]["messages"] == {"visible": True}
+    assert roles["auditor"]["audit"] == {"visible": True}
+    assert roles["unit_staff"]["audit"] == {"refused": 403}
+    summary = report.access_summary(seen["access"])
+    assert f"单位党务干部（{story.city.units[0]['name']}）：服务活动 {in_unit} 条" \
+        in summary and "运维：服务活动 无权（403）" in summary
