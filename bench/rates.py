@@ -7,7 +7,7 @@ Legs: one hot key (every check on one window document, as a flood from one
 address) and fresh keys (every check a new document, as many addresses);
 each with one caller and with ``--concurrency`` green threads, as the
 service's workers run under eventlet. Each check is timed; p50 and p99 are
-printed with the rate.
+printed with the rate and the store's CPU time per check.
 
 Run: .venv/bin/python -m bench.rates [--checks N] [--concurrency C]
 """
@@ -15,6 +15,7 @@ Run: .venv/bin/python -m bench.rates [--checks N] [--concurrency C]
 import argparse
 import contextlib
 import datetime as dt
+import os
 import tempfile
 import time
 import uuid
@@ -50,8 +51,18 @@ def store():
             stack.stop()
 
 
-def run(counter, keys, concurrency):
-    """(checks per second, p50 s, p99 s, refused) of one hit per key."""
+def cpu_seconds(pid):
+    """User + system CPU time of a process so far (Linux /proc)."""
+    if pid is None:
+        return 0.0
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run(counter, keys, concurrency, store_pid=None):
+    """(checks per second, p50 s, p99 s, store CPU ms per check, refused)
+    of one hit per key."""
     now = dt.datetime.now(dt.timezone.utc)
     latencies = []
 
@@ -61,14 +72,16 @@ def run(counter, keys, concurrency):
         latencies.append(time.perf_counter() - started)
         return allowed
 
+    cpu = cpu_seconds(store_pid)
     started = time.perf_counter()
     if concurrency == 1:
         answers = [check(key) for key in keys]
     else:
         answers = list(GreenPool(concurrency).imap(check, keys))
     wall = time.perf_counter() - started
+    cpu_ms = (cpu_seconds(store_pid) - cpu) * 1000 / len(keys)
     return (len(keys) / wall, percentile(latencies, 50),
-            percentile(latencies, 99), answers.count(False))
+            percentile(latencies, 99), cpu_ms, answers.count(False))
 
 
 def main(argv=None):
@@ -90,16 +103,18 @@ def main(argv=None):
         print(f"checks per leg: {n}")
         for name, keys in legs.items():
             for concurrency in (1, args.concurrency):
-                rate, p50, p99, refused = run(
-                    counter, keys(uuid.uuid4().hex[:6]), concurrency)
+                rate, p50, p99, cpu_ms, refused = run(
+                    counter, keys(uuid.uuid4().hex[:6]), concurrency,
+                    stack.processes["store"].pid)
                 print(f"store counter, {name:10}, {concurrency:3} at once: "
-                      f"{rate:8.0f} checks/s, p50 {p50 * 1000:6.2f} ms, "
-                      f"p99 {p99 * 1000:6.2f} ms"
+                      f"{rate:6.0f} checks/s, p50 {p50 * 1000:6.2f} ms, "
+                      f"p99 {p99 * 1000:6.2f} ms, store CPU "
+                      f"{cpu_ms:.2f} ms/check"
                       + (f", {refused} refused (!)" if refused else ""))
         client.close()
     memory = domain.RateCounter()
     for name, keys in legs.items():
-        rate, p50, p99, _ = run(memory, keys("m"), 1)
+        rate = run(memory, keys("m"), 1)[0]
         print(f"memory counter, {name:10}, one caller: {rate:10.0f} "
               f"checks/s (what one replica did alone, for scale)")
 
