@@ -13,17 +13,18 @@ from services.feedback.settings import FeedbackSettings
 
 
 class RateLimits(DependencyProvider):
-    """Its own pymongo client (``MONGO_URI``, ``SIFUWU_DB_PREFIX``), timing
-    out after ``SIFUWU_STORE_TIMEOUT_MS`` so an unreachable store fails a
-    check quickly (the counter then lets the request through)."""
+    """Its own pymongo client (``MONGO_URI``, ``SIFUWU_DB_PREFIX``) with the
+    store's timeouts (``SIFUWU_STORE_TIMEOUT_MS``): an unreachable store
+    fails a check after that long (the counter then lets the request
+    through). No socket timeout: on a busy store it would close and reopen
+    connections, adding load where there is already too much."""
 
     def setup(self):
         settings = FeedbackSettings.from_config(self.container.config)
         timeout = settings.store_timeout_ms
         self.client = MongoClient(
             settings.mongo_uri, tz_aware=True,
-            serverSelectionTimeoutMS=timeout, connectTimeoutMS=timeout,
-            socketTimeoutMS=timeout)
+            serverSelectionTimeoutMS=timeout, connectTimeoutMS=timeout)
         db = self.client[database_name(settings, self.container.service_name)]
         self.counter = StoreRateCounter(db[RATE_LIMITS])
 

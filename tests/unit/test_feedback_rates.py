@@ -171,7 +171,7 @@ def test_the_dependency_counts_in_the_configured_feedback_database():
         assert counter.collection.full_name == "x1_feedback.rate_limits"
         options = provider.client.options
         assert options.server_selection_timeout == 0.7
-        assert options.pool_options.socket_timeout == 0.7
+        assert options.pool_options.connect_timeout == 0.7
     finally:
         provider.stop()
 
