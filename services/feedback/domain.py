@@ -298,6 +298,20 @@ def rate_window(now, window_seconds):
     return index, end
 
 
+# A window's counter outlives the window's end by this much, so a replica
+# whose clock lags a little still finds it; the store's TTL index then
+# drops it.
+RATE_EXPIRY_GRACE = dt.timedelta(seconds=60)
+
+
+def rate_slot(key, now, window_seconds):
+    """(document id, expires_at) of the shared counter of ``key`` for the
+    fixed window ``now`` falls in: one document per key, window length
+    and window start, kept until the window is over (plus a grace)."""
+    index, end = rate_window(now, window_seconds)
+    return f"{key}:{window_seconds}:{index}", end + RATE_EXPIRY_GRACE
+
+
 def parse_rate(spec, default):
     """'60/60' → (60, 60); anything else → ``default``."""
     try:
@@ -350,9 +364,11 @@ def client_address(forwarded_for, remote_addr, trust_forwarded):
 
 
 class RateCounter:
-    """Fixed-window counters kept in process memory (one per service
-    instance): ``hit`` counts one request and says whether it is within
-    the limit. No I/O: the caller passes ``now``.
+    """Fixed-window counters kept in process memory: ``hit`` counts one
+    request and says whether it is within the limit. No I/O: the caller
+    passes ``now``. The rules' tests use it; the service counts in the
+    store (``services.feedback.rates.StoreRateCounter``, same ``hit``), so
+    that every replica spends one budget.
 
     Once more than ``max_keys`` counters are held, windows that are over
     are dropped, and if a flood of distinct keys keeps more than half of

@@ -20,6 +20,7 @@ APPEALS = "appeals"
 RECOMMENDATIONS = "recommendations"
 OBJECTIONS = "objections"
 PUBLICITY = "publicity"
+RATE_LIMITS = "rate_limits"  # written by services.feedback.rates
 
 INDEXES = {
     INVITATIONS: [IndexModel([("subject_id", ASCENDING)], unique=True,
@@ -55,6 +56,9 @@ INDEXES = {
                    name="by_campaign_status"),
     ],
     PUBLICITY: [IndexModel([("ends_on", ASCENDING)], name="by_end")],
+    # a rate-limit window's counter goes once its window is over
+    RATE_LIMITS: [IndexModel([("expires_at", ASCENDING)],
+                             expireAfterSeconds=0, name="rate_window_ttl")],
 }
 
 

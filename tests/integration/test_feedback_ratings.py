@@ -265,23 +265,26 @@ def test_exactly_one_of_parallel_submissions_is_accepted(feedback, config,
 
 def test_a_submission_is_one_read_one_claim_and_two_inserts(
         feedback, config, mongo, web_url):
-    """issue 10: no rate-limit counter in the store, no findAndModify, the
-    read before the transaction; a used link costs that read only."""
+    """The two shared rate-limit counters (address, token: one
+    findAndModify each, issue 25), then the read before the transaction;
+    a used link costs the counters and that read only."""
     _, token, _ = invite(config, mongo)
+    counters = [("findAndModify", "rate_limits")] * 2
     with STATEMENTS.count(db_of(mongo, config).name) as seen:
         ok = requests.post(f"{web_url}/api/v1/feedback",
                            json={"token": token, "rating": 5}, timeout=10)
     assert ok.status_code == 201
-    assert seen == [("find", "invitations"), ("update", "invitations"),
-                    ("insert", "ratings"), ("insert", "outbox"),
-                    ("commitTransaction", None)]
-    assert STATEMENTS.in_transaction == [False, True, True, True, True]
+    assert seen == counters + [
+        ("find", "invitations"), ("update", "invitations"),
+        ("insert", "ratings"), ("insert", "outbox"),
+        ("commitTransaction", None)]
+    assert STATEMENTS.in_transaction == [False] * 3 + [True] * 4
     with STATEMENTS.count(db_of(mongo, config).name) as seen:
         again = requests.post(f"{web_url}/api/v1/feedback",
                               json={"token": token, "rating": 5}, timeout=10)
     assert again.status_code == 409
     assert again.json()["error"] == "already_rated"
-    assert seen == [("find", "invitations")]
+    assert seen == counters + [("find", "invitations")]
 
 
 def test_parallel_submissions_are_written_together_each_once(

@@ -5,12 +5,14 @@ unit of work for reads.
 Rate limits (fixed windows; ``429`` when exceeded) count per client address
 and per invitation token (``FeedbackSettings.address_rate`` and
 ``token_rate``). Behind one reverse proxy set ``trust_forwarded`` to count
-the address it forwards. The counters live in each instance's memory (no
-store statement per request), keyed by keyed hashes of addresses and tokens:
-with N feedback instances behind a balancer the effective limit is up to N
-times the configured one, and a restart starts the windows afresh. The token
-limit is a nuisance brake only: tokens are signed, so they cannot be guessed
-anyway, and a link is single-use whatever the limits.
+the address it forwards. The counters live in the store
+(``services.feedback.rates``), keyed by keyed hashes of addresses and
+tokens: every feedback instance behind a balancer counts in the same
+documents, so together they allow the configured limit once, and a restart
+keeps the windows. Each check is one store statement; when the store cannot
+count, the request is let through with a logged warning. The token limit is
+a nuisance brake only: tokens are signed, so they cannot be guessed anyway,
+and a link is single-use whatever the limits.
 """
 
 import functools
@@ -144,9 +146,10 @@ class FeedbackWeb:
     # -- rate limits and CSRF ----------------------------------------------------
 
     def _limit(self, request, token=None):
-        """Fixed-window rate limits per address and per token (429), in
-        this instance's memory. Counted before validation, so invalid
-        attempts count too."""
+        """Fixed-window rate limits per address and per token (429),
+        counted in the store and shared by every instance (one statement
+        per limit checked). Counted before validation, so invalid attempts
+        count too."""
         settings = self.settings
         domain.check_rates(
             self.rate_limits, settings.secret, self.clock(),
