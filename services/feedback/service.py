@@ -24,7 +24,8 @@ class FeedbackService(RatingEntrypoints, CaseEntrypoints, BoardEntrypoints,
     indexes = repository.INDEXES
     settings_class = FeedbackSettings
 
-    # per container (process): the rate-limit counters, and the ratings its
-    # requests submit while another batch is being written (group commit)
+    # the rate-limit counters (in the store, shared by every replica), and
+    # per container the ratings its requests submit while another batch is
+    # being written (group commit)
     rate_limits = RateLimits()
     rating_writes = GroupCommit(max_batch=IN_CHUNK)

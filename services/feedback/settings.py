@@ -12,7 +12,7 @@ class FeedbackSettings(Settings):
     rate_address: str = setting(
         "SIFUWU_FEEDBACK_RATE_ADDRESS", domain.rate_spec(domain.RATE_PER_ADDRESS),
         "公开提交的限流：每个客户端地址在窗口内的次数（次数/秒，如 60/60）；"
-        "计数保存在各实例内存中")
+        "计数保存在数据库中，所有实例共用一个额度")
     rate_token: str = setting(
         "SIFUWU_FEEDBACK_RATE_TOKEN", domain.rate_spec(domain.RATE_PER_TOKEN),
         "每个评价链接在窗口内的提交次数（次数/秒，如 20/3600）")
