@@ -6,6 +6,7 @@ import logging
 
 from kombu import Connection
 from nameko.dependency_providers import Config
+from nameko.extensions import DependencyProvider
 from werkzeug.wrappers import Response
 
 from sifuwu import __version__, wiring
@@ -14,7 +15,7 @@ from sifuwu.policy import POLICY
 from sifuwu.clock import Clock
 from sifuwu.consumer import DeadLetters
 from sifuwu import metrics
-from sifuwu.settings import Settings
+from sifuwu.settings import DEVELOPMENT, Settings
 from sifuwu.store import Store
 from sifuwu.web import http, json_response
 
@@ -48,6 +49,29 @@ def health_report(service_name, store, amqp_uri):
     return 200, body
 
 
+class ProductionRefused(RuntimeError):
+    """A production service found a development default or a missing key."""
+
+
+class ModeGuard(DependencyProvider):
+    """In production mode (``SIFUWU_MODE=production``: the compose stack and
+    Kubernetes), refuse to start on a development default or a missing key,
+    naming each in zh-CN (``Settings.production_problems``)."""
+
+    def setup(self):
+        settings_class = getattr(self.container.service_cls, "settings_class",
+                                 Settings)
+        settings = settings_class.from_config(self.container.config)
+        if settings.mode == DEVELOPMENT:
+            return
+        problems = settings.production_problems()
+        if problems:
+            message = (f"{self.container.service_name} 拒绝以生产模式启动：\n  "
+                       + "\n  ".join(problems))
+            log.critical(message)
+            raise ProductionRefused(message)
+
+
 def metrics_queues(service_name):
     """The queues whose depth a service reports: its subscriptions and the
     dead-letter queues."""
@@ -66,6 +90,8 @@ class ServiceBase:
     dead_letters = DeadLetters()
     config = Config()
     clock = Clock()
+    # production mode refuses development defaults (SIFUWU_MODE)
+    mode_guard = ModeGuard()
     # token checks against the policy table (sifuwu.policy), for every
     # HTTP entrypoint before it runs
     access = Access(POLICY)

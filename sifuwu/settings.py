@@ -14,6 +14,8 @@ import dataclasses
 import os
 from zoneinfo import ZoneInfo
 
+from sifuwu.auth import parse_tokens
+
 DEFAULT_PORTS = {"activity": 8001, "assessment": 8002, "feedback": 8003,
                  "notify": 8004, "identity": 8005}
 
@@ -47,6 +49,14 @@ def _convert(value, default, name):
     return str(value)
 
 
+DEV_SECRET = "sifuwu-dev-secret-change-me"
+DEV_TOKENS = {"demo-token", "staff-token", "supervisor-token"}
+MIN_SECRET_LENGTH = 32
+MIN_TOKEN_LENGTH = 24
+DEVELOPMENT, PRODUCTION = "development", "production"
+MODES = (DEVELOPMENT, PRODUCTION)
+
+
 @dataclasses.dataclass(frozen=True)
 class Settings:
     """What every service and the tooling read."""
@@ -59,7 +69,7 @@ class Settings:
     db_prefix: str = setting(
         "SIFUWU_DB_PREFIX", "sifuwu_", "数据库名前缀（每个服务一个库）")
     secret: str = setting(
-        "SIFUWU_SECRET", "sifuwu-dev-secret-change-me",
+        "SIFUWU_SECRET", DEV_SECRET,
         "签名与加密密钥（评价链接、个人信息加密）；生产必须设置")
     feedback_base_url: str = setting(
         "SIFUWU_FEEDBACK_BASE_URL", "http://localhost:8003",
@@ -81,6 +91,10 @@ class Settings:
     calendar_file: str = setting(
         "SIFUWU_CALENDAR_FILE", "",
         "节假日与调休数据文件（JSON，补充 chinese-calendar 未收录的年份）")
+    mode: str = setting(
+        "SIFUWU_MODE", "development",
+        "运行模式：development（开发、演示、测试）或 production（生产：任何开发默认值"
+        "或缺失的密钥都会使服务拒绝启动）")
     # checking staff tokens (sifuwu.access)
     identity_url: str = setting(
         "SIFUWU_IDENTITY_URL", "http://localhost:8005",
@@ -100,6 +114,25 @@ class Settings:
         "SIFUWU_JWKS", "",
         "固定的公钥集（JWKS 的 JSON 文本）；设置后不再从身份服务获取"
         "（测试与无法访问身份服务的隔离部署用）")
+
+    def production_problems(self):
+        """What a production deployment must not run with (zh-CN, one line
+        each): development defaults and missing keys. Empty when fine."""
+        problems = []
+        if self.mode not in MODES:
+            problems.append(f"SIFUWU_MODE 须为 {' 或 '.join(MODES)}（现为 {self.mode!r}）")
+        if self.secret == DEV_SECRET or len(self.secret) < MIN_SECRET_LENGTH:
+            problems.append("SIFUWU_SECRET 是开发默认值或过短：请设置至少 "
+                            f"{MIN_SECRET_LENGTH} 个字符的随机值（如 openssl rand -hex 32）")
+        tokens = parse_tokens(self.ingest_tokens)
+        if any(token in DEV_TOKENS or len(token) < MIN_TOKEN_LENGTH
+               for token in tokens):
+            problems.append("SIFUWU_INGEST_TOKENS 含开发默认令牌或过短的令牌（每个至少 "
+                            f"{MIN_TOKEN_LENGTH} 个字符）")
+        if not self.feedback_base_url.startswith("https://"):
+            problems.append("SIFUWU_FEEDBACK_BASE_URL 须为评价页面对外的 https 地址"
+                            f"（现为 {self.feedback_base_url}）")
+        return problems
 
     @classmethod
     def load(cls, config=None, env=None):

@@ -63,6 +63,13 @@ class IdentitySettings(AccessSettings):
         lifetime and the verifiers' clock leeway."""
         return self.token_ttl_seconds + self.token_leeway
 
+    def production_problems(self):
+        problems = super().production_problems()
+        if not [item for item in self.key_secrets.split(",") if item.strip()]:
+            problems.append("SIFUWU_IDENTITY_KEY_SECRETS 未设置：签名私钥须以单独的密钥"
+                            "加密保存（生产不使用 SIFUWU_SECRET 代替）")
+        return problems
+
     def sealer(self):
         secrets = [item.strip() for item in self.key_secrets.split(",")
                    if item.strip()]
