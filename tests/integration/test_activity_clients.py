@@ -243,3 +243,21 @@ def test_revocation_stops_every_key_at_once(url, db):
                            timeout=10).json()["history"]
     assert (history[0]["action"], history[0]["actor"]) == (
         "client.revoked", "gongwei-b")
+
+
+def plan_stages(plan):
+    stages = [plan.get("stage")]
+    for key in ("inputStage", "queryPlan"):
+        if key in plan:
+            stages += plan_stages(plan[key])
+    for child in plan.get("inputStages", []):
+        stages += plan_stages(child)
+    return stages
+
+
+def test_a_key_is_found_by_its_key_id_through_an_index(url, db):
+    body = create(url).json()
+    key_id = body["keys"][0]["key_id"]
+    plan = db.api_clients.find({"keys.key_id": key_id}).explain()
+    stages = plan_stages(plan["queryPlanner"]["winningPlan"])
+    assert "IXSCAN" in stages and "COLLSCAN" not in stages, stages
