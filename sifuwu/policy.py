@@ -62,6 +62,14 @@ ROUTES = {
         "create_campaign": committee(),
         "list_campaigns": any_staff(scope=CITY),
         "campaign_progress": any_staff(scope=CITY),
+        # API clients of outside systems (接入客户端): the committee
+        # manages them; 审计 and 运维 read them (no key is ever shown)
+        "create_client": committee(),
+        "list_clients": allow(COMMITTEE, AUDITOR, OPERATOR, scope=CITY),
+        "get_client": allow(COMMITTEE, AUDITOR, OPERATOR, scope=CITY),
+        "rotate_client_key": committee(),
+        "revoke_client": committee(),
+        "get_receipt": allow(COMMITTEE, AUDITOR, OPERATOR, scope=CITY),
     },
     "assessment": {
         "list_schemes": any_staff(scope=CITY),

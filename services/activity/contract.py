@@ -17,6 +17,7 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from sifuwu import __version__, wiring
 from sifuwu import events as ev
 from services.activity import schemas
+from services.activity.clients import contract as clients
 from services.activity.demands import domain
 from services.activity.examples import example_envelope
 
@@ -72,7 +73,8 @@ def _spec():
                    plugins=[MarshmallowPlugin()])
     spec.components.security_scheme(
         "ingestToken", {"type": "http", "scheme": "bearer",
-                        "description": "每个来源系统一个令牌（SIFUWU_INGEST_TOKENS: 系统=令牌）"})
+                        "description": "接入客户端的密钥 sfw_<密钥编号>_<密文>（工委通过 /api/v1/clients 发放）；"
+                                       "开发环境亦可用 SIFUWU_INGEST_TOKENS（系统=令牌）"})
     spec.components.security_scheme(
         "staffToken", {"type": "http", "scheme": "bearer",
                        "description": "身份服务签发的访问令牌（POST /api/v1/login，端口 8005）"})
@@ -99,6 +101,7 @@ def _spec():
                          ("Campaign", schemas.CampaignSchema)):
         spec.components.schema(name, schema=schema)
     _paths(spec)
+    clients.add(spec, _json, _error)
     return spec
 
 
@@ -146,12 +149,14 @@ def _paths(spec):
                           "status": "duplicate", "result": None}),
             "400": _error("字段校验未通过（fields 给出逐字段原因；"
                           "occurred_at 晚于服务器当前时间超过允许的时钟偏差亦在此列）"),
-            "403": _error("source 与令牌所属系统不一致（source_mismatch）、"
+            "403": _error("source 不是接入客户端可使用的来源系统（source_not_allowed；"
+                          "开发令牌为 source_mismatch）、"
                           "本系统无权报送该类型（type_not_allowed），"
                           "或该记录由其他来源系统维护（not_owner）"),
             "404": _error("引用的对象不存在"),
             "409": _error("状态冲突：编号已登记，或诉求状态不允许该操作"),
-            **common}}})
+            **common, "401": _error(
+                "缺少或无效的令牌；密钥已被吊销（key_revoked）或已过重叠期（key_expired）")}}})
     spec.path(path="/api/v1/events:batch", operations={"post": {
         "tags": ["ingest"], "operationId": "ingestBatch",
         "summary": "批量报送（每批最多 1000 条，逐条答复）",

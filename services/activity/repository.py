@@ -8,6 +8,7 @@ from services.activity.activities import repository as activities
 from services.activity.activities.repository import ActivityLogRepository
 from services.activity.campaigns import repository as campaigns
 from services.activity.campaigns.repository import CampaignRepository
+from services.activity.clients import repository as clients
 from services.activity.demands import repository as demands
 from services.activity.demands.repository import DemandRepository
 from services.activity.directory import repository as directory
@@ -23,7 +24,8 @@ RECEIPTS = ingest.RECEIPTS
 ARRIVALS = storage.ARRIVALS
 
 INDEXES = {**activities.INDEXES, **directory.INDEXES, **demands.INDEXES,
-           **indicators.INDEXES, **campaigns.INDEXES, **ingest.INDEXES}
+           **indicators.INDEXES, **campaigns.INDEXES, **ingest.INDEXES,
+           **clients.INDEXES}
 
 
 class ActivityRepository(IngestRepository, DemandRepository,

@@ -31,6 +31,10 @@ class ActivitySettings(Settings):
     ingest_max_future_seconds: int = setting(
         "SIFUWU_INGEST_MAX_FUTURE_SECONDS", 600,
         "事件 occurred_at 允许晚于服务器当前时间的最大秒数（时钟偏差），超过即拒收")
+    ingest_key_overlap_seconds: int = setting(
+        "SIFUWU_INGEST_KEY_OVERLAP_SECONDS", 7 * 24 * 3600,
+        "接入客户端轮换密钥后旧密钥继续有效的秒数（重叠期，默认 7 天；"
+        "轮换时可指定更短的重叠期，0 为立即失效）")
 
     @classmethod
     def load(cls, config=None, env=None):

@@ -67,12 +67,15 @@ def receipt_id(envelope):
     return f"{envelope['source']}:{envelope['event_id']}"
 
 
-def receipt(envelope, via, now):
-    """The dedupe record of one ingested (source, event_id)."""
+def receipt(envelope, via, now, client_id=None):
+    """The dedupe record of one ingested (source, event_id), naming the API
+    client that sent it (``bootstrap:<system>`` for a development token or
+    an AMQP broker user)."""
     return {"_id": receipt_id(envelope), "source": envelope["source"],
             "event_id": envelope["event_id"], "type": envelope["type"],
             "via": via, "received_at": now,
-            "occurred_at": envelope["occurred_at"]}
+            "occurred_at": envelope["occurred_at"],
+            "client_id": client_id or f"bootstrap:{envelope['source']}"}
 
 
 def batch_answer(status, value):

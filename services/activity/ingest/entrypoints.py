@@ -4,14 +4,19 @@ HTTP (``/api/v1/events``, ``/api/v1/events:batch``) and AMQP (exchange
 step in as few transactions as the outcomes allow, answer."""
 
 import functools
+import hmac
 import logging
 
 from marshmallow import ValidationError
 
-from sifuwu.auth import bearer_identity
-from sifuwu.errors import DomainError, Forbidden, PayloadTooLarge
+from sifuwu.access import bearer_token
+from sifuwu.auth import parse_tokens
+from sifuwu.errors import DomainError, PayloadTooLarge, Unauthorized
 from sifuwu.store import Duplicate, is_transient
 from sifuwu.web import http, json_response, read_json
+from services.activity.clients import domain as client_domain
+from services.activity.clients import steps as client_steps
+from services.activity.clients.repository import ClientRepository
 from services.activity.ingest import domain, schemas, steps
 from services.activity.ingest.consumer import ingest_consumer
 from services.activity.repository import ActivityRepository
@@ -23,14 +28,14 @@ log = logging.getLogger(__name__)
 TRANSACTION_SIZE = 500
 
 
-def apply_one(store, envelope, *, via, now, rules):
+def apply_one(store, envelope, *, via, now, rules, client_id=None):
     """Apply one envelope in its own transaction: ("accepted", result),
     ("duplicate", the earlier result), ("rejected", DomainError) or
     ("failed", any other non-transient error). Transient errors raise."""
     try:
         result = store.transaction(
             functools.partial(steps.ingest, envelope=envelope, via=via,
-                              now=now, rules=rules),
+                              now=now, rules=rules, client_id=client_id),
             correlation_id=envelope.get("correlation_id"),
             repository=ActivityRepository)
     except Duplicate:
@@ -47,7 +52,7 @@ def apply_one(store, envelope, *, via, now, rules):
     return "accepted", result
 
 
-def apply_batch(store, envelopes, *, via, now, rules):
+def apply_batch(store, envelopes, *, via, now, rules, client_ids=None):
     """Apply validated envelopes with the outcomes ``apply_one`` would give
     them one after the other, in as few transactions as possible.
 
@@ -57,6 +62,7 @@ def apply_batch(store, envelopes, *, via, now, rules):
     other non-transient failure (e.g. a racing duplicate) replays that part
     one envelope at a time."""
     outcomes = [None] * len(envelopes)
+    clients = client_ids or [None] * len(envelopes)
     parts = [list(range(len(envelopes)))]
     while parts:
         part = parts.pop(0)
@@ -64,7 +70,8 @@ def apply_batch(store, envelopes, *, via, now, rules):
             applied = store.transaction(functools.partial(
                 steps.ingest_many,
                 envelopes=[envelopes[i] for i in part], via=via, now=now,
-                rules=rules), repository=ActivityRepository)
+                rules=rules, client_ids=[clients[i] for i in part]),
+                repository=ActivityRepository)
         except steps.ItemFailed as failed:
             outcomes[part[failed.position]] = ("rejected", failed.error)
             parts[:0] = [p for p in (part[:failed.position],
@@ -76,57 +83,84 @@ def apply_batch(store, envelopes, *, via, now, rules):
             log.warning("ingest batch of %d failed (%s); applying it one by "
                         "one", len(part), type(exc).__name__)
             applied = [apply_one(store, envelopes[i], via=via, now=now,
-                                 rules=rules) for i in part]
+                                 rules=rules, client_id=clients[i])
+                       for i in part]
         for index, outcome in zip(part, applied):
             outcomes[index] = outcome
     return outcomes
+
+
+def client_of(sender):
+    """The id of the API client ``sender`` is (a system's name: its
+    bootstrap token)."""
+    if isinstance(sender, str):
+        return client_domain.bootstrap_sender(sender).client_id
+    return sender.client_id
 
 
 class IngestEntrypoints:
     """数据接入 entrypoints; needs ``store``, ``clock``, ``settings`` and
     ``rules`` as ``ActivityService`` provides them."""
 
-    def _load(self, payload, system, now):
-        """The validated envelope of ``payload`` from ``system``: its source
-        is the sender's, the sender may send its type, and it is dated no
-        later than ``now`` plus the allowed clock skew."""
+    def _sender(self, request):
+        """The API client behind the request's bearer key (``Sender``), or
+        401: a bootstrap token of ``SIFUWU_INGEST_TOKENS`` (development)
+        or a client key, looked up by its key id."""
+        token = bearer_token(request.headers.get("Authorization"))
+        if token is None:
+            raise Unauthorized("缺少 Authorization: Bearer 令牌")
+        for known, system in parse_tokens(
+                self.settings.ingest_tokens).items():
+            if hmac.compare_digest(known.encode(), token.encode()):
+                return client_domain.bootstrap_sender(system)
+        if not client_domain.looks_like_key(token):
+            raise Unauthorized("访问令牌无效")
+        return client_steps.authenticate(
+            ClientRepository.reading(self.store.db), token, self.clock())
+
+    def _load(self, payload, sender, now):
+        """The validated envelope of ``payload`` from ``sender`` (a
+        ``Sender``, or a system's name for its bootstrap token): its source
+        is one the sender may send as, the sender may send its type, and it
+        is dated no later than ``now`` plus the allowed clock skew."""
+        if isinstance(sender, str):
+            sender = client_domain.bootstrap_sender(sender)
         if isinstance(payload, dict) and isinstance(payload.get("source"),
-                                                    str) \
-                and payload["source"] != system:
-            raise Forbidden(f"source 须为本系统（{system}），不能代其他系统报送",
-                            code="source_mismatch")
+                                                    str):
+            client_domain.check_source(sender, payload["source"])
         envelope = schemas.load_ingest(payload)
-        if envelope["source"] != system:  # defensive; checked above
-            raise Forbidden(code="source_mismatch")
-        domain.check_may_send(system, envelope["type"],
-                              domain.parse_source_types(
-                                  self.settings.ingest_source_types))
+        client_domain.check_source(sender, envelope["source"])
+        client_domain.check_type(sender, envelope["source"], envelope["type"],
+                                 domain.parse_source_types(
+                                     self.settings.ingest_source_types))
         domain.check_not_future(envelope["occurred_at"], now,
                                 self.settings.ingest_max_future_seconds)
         return envelope
 
-    def _ingest(self, payload, system, via):
-        """Validate and apply one envelope from ``system``; returns the
+    def _ingest(self, payload, sender, via):
+        """Validate and apply one envelope from ``sender``; returns the
         answer (status "accepted" or "duplicate")."""
         now = self.clock()
-        envelope = self._load(payload, system, now)
+        envelope = self._load(payload, sender, now)
         status, value = apply_one(self.store, envelope, via=via,
-                                  now=now, rules=self.rules)
+                                  now=now, rules=self.rules,
+                                  client_id=client_of(sender))
         if status in ("rejected", "failed"):
             raise value
         return {"event_id": envelope["event_id"], "status": status,
                 "result": value}
 
     def _ingest_many(self, items, via):
-        """Validate and apply many envelopes [(payload, system)], with the
+        """Validate and apply many envelopes [(payload, sender)], with the
         outcomes of applying them one by one, in few transactions: one
         (event_id or None, status, result or error) per item."""
         outcomes = [None] * len(items)
         valid = []
         now = self.clock()
-        for index, (payload, system) in enumerate(items):
+        for index, (payload, sender) in enumerate(items):
             try:
-                valid.append((index, self._load(payload, system, now)))
+                valid.append((index, self._load(payload, sender, now),
+                              client_of(sender)))
             except EXPECTED as exc:
                 outcomes[index] = (None, "rejected", exc)
         if valid:
@@ -134,24 +168,25 @@ class IngestEntrypoints:
             for start in range(0, len(valid), TRANSACTION_SIZE):
                 chunk = valid[start:start + TRANSACTION_SIZE]
                 applied = apply_batch(
-                    self.store, [envelope for _, envelope in chunk],
-                    via=via, now=self.clock(), rules=rules)
-                for (index, envelope), (status, value) in zip(chunk,
-                                                              applied):
+                    self.store, [envelope for _, envelope, _ in chunk],
+                    via=via, now=self.clock(), rules=rules,
+                    client_ids=[client for _, _, client in chunk])
+                for (index, envelope, _), (status, value) in zip(chunk,
+                                                                 applied):
                     outcomes[index] = (envelope["event_id"], status, value)
         return outcomes
 
     @http("POST", "/api/v1/events", expected_exceptions=EXPECTED)
     def ingest_event(self, request):
-        system = bearer_identity(request, self.settings.ingest_tokens)
+        sender = self._sender(request)
         payload = read_json(request, self.settings.max_body_bytes)
-        answer = self._ingest(payload, system, "http")
+        answer = self._ingest(payload, sender, "http")
         return json_response(answer, status=202 if answer["status"] ==
                              "accepted" else 200)
 
     @http("POST", "/api/v1/events:batch", expected_exceptions=EXPECTED)
     def ingest_batch(self, request):
-        system = bearer_identity(request, self.settings.ingest_tokens)
+        sender = self._sender(request)
         payload = read_json(request, self.settings.max_body_bytes * 8)
         limit = domain.BATCH_LIMIT
         if isinstance(payload, dict) and isinstance(payload.get("events"),
@@ -162,7 +197,7 @@ class IngestEntrypoints:
         if not isinstance(payload, dict):
             raise ValidationError({"body": ["请求体须为 JSON 对象"]})
         batch = schemas.BatchSchema().load(payload)
-        outcomes = self._ingest_many([(item, system)
+        outcomes = self._ingest_many([(item, sender)
                                       for item in batch["events"]], "http")
         results = []
         for index, (item, (event_id, status, value)) in enumerate(
@@ -184,3 +219,12 @@ class IngestEntrypoints:
         the error that refuses it. A transient failure raises."""
         return [value if status in ("rejected", "failed") else None
                 for _, status, value in self._ingest_many(messages, "amqp")]
+
+    @http("GET", "/api/v1/events/<source>/<event_id>",
+          expected_exceptions=EXPECTED)
+    def get_receipt(self, request, source, event_id):
+        """The receipt of one ingested event: when and how it came, and
+        the API client that sent it."""
+        receipt = steps.find_receipt(ActivityRepository.reading(self.store.db),
+                                     source, event_id)
+        return json_response(schemas.ReceiptSchema().dump(receipt))

@@ -105,6 +105,21 @@ class BatchAnswerSchema(Schema):
     results = fields.List(fields.Nested(BatchItemSchema))
 
 
+class ReceiptSchema(Schema):
+    """回执: one ingested (source, event_id), and who sent it."""
+
+    source = fields.String()
+    event_id = fields.String()
+    type = fields.String()
+    via = fields.String(metadata={"enum": ["http", "amqp"]})
+    received_at = fields.DateTime(format="iso")
+    occurred_at = fields.DateTime(format="iso")
+    client_id = fields.String(
+        allow_none=True,
+        metadata={"description": "报送的接入客户端；bootstrap:<系统> 为开发用令牌或 AMQP 用户；"
+                                 "空表示早于接入客户端的回执"})
+
+
 class ErrorSchema(Schema):
     error = fields.String(required=True)
     message = fields.String(required=True)

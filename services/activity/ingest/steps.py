@@ -3,7 +3,7 @@
 (``services.activity.repository.ActivityRepository``): record the receipt,
 then apply the envelope with its sub-domain's step (``APPLY``)."""
 
-from sifuwu.errors import DomainError
+from sifuwu.errors import DomainError, NotFound
 from services.activity.activities import steps as activities
 from services.activity.demands import steps as demands
 from services.activity.directory import steps as directory
@@ -25,13 +25,14 @@ APPLY = {
 }
 
 
-def ingest(uow, envelope, *, via, now, rules):
-    """Apply one validated ingest envelope, recording its receipt first.
+def ingest(uow, envelope, *, via, now, rules, client_id=None):
+    """Apply one validated ingest envelope, recording its receipt (with the
+    API client that sent it) first.
 
     The receipt's unique key (source, event_id) makes a second delivery a
     ``Duplicate`` with no second effect, also when two deliveries race: the
     losing transaction aborts on the key and nothing it did is kept."""
-    uow.repo.insert_receipt(domain.receipt(envelope, via, now))
+    uow.repo.insert_receipt(domain.receipt(envelope, via, now, client_id))
     result = APPLY[envelope["type"]](uow, envelope, now=now, rules=rules)
     uow.repo.set_receipt_result(domain.receipt_id(envelope), result)
     return result
@@ -39,6 +40,15 @@ def ingest(uow, envelope, *, via, now, rules):
 
 def get_receipt(repo, source, event_id):
     return repo.get_receipt(source, event_id)
+
+
+def find_receipt(repo, source, event_id):
+    """The receipt of (source, event_id), or 404."""
+    found = repo.get_receipt(source, event_id)
+    if found is None:
+        raise NotFound(f"未找到来源系统 {source} 的事件 {event_id}",
+                       code="receipt_not_found")
+    return found
 
 
 class ItemFailed(Exception):
@@ -53,7 +63,7 @@ class ItemFailed(Exception):
         super().__init__(f"item {position}: {error}")
 
 
-def ingest_many(uow, envelopes, *, via, now, rules):
+def ingest_many(uow, envelopes, *, via, now, rules, client_ids=None):
     """Apply validated envelopes, in order, in one transaction, with the
     results, answers, documents and events of applying them one by one with
     ``ingest``, in a number of statements that hardly grows with the batch.
@@ -66,11 +76,15 @@ def ingest_many(uow, envelopes, *, via, now, rules):
     applied one at a time between runs, so each envelope sees what those
     before it wrote.
 
+    ``client_ids`` (one per envelope, or None) name the API clients that
+    sent them, on their receipts.
+
     Returns one outcome per envelope: ("accepted", result), ("duplicate",
     earlier result) or ("rejected", DomainError) for a bulk envelope refused
     before anything of it was written. A refusal after writing raises
     ``ItemFailed``."""
     ids = [domain.receipt_id(envelope) for envelope in envelopes]
+    senders = client_ids or [None] * len(envelopes)
     done = uow.repo.receipt_results(ids)
     outcomes = [None] * len(envelopes)
     receipts = []
@@ -78,7 +92,8 @@ def ingest_many(uow, envelopes, *, via, now, rules):
 
     def accept(position, result):
         done[ids[position]] = result
-        receipts.append(dict(domain.receipt(envelopes[position], via, now),
+        receipts.append(dict(domain.receipt(envelopes[position], via, now,
+                                            senders[position]),
                              result=result))
         outcomes[position] = ("accepted", result)
 
