@@ -181,7 +181,7 @@ def activity_of(unit_id, branch_id, member_id):
         "member_id": member_id, "member_name": "张华", "unit_id": unit_id,
         "branch_id": branch_id, "campaign_id": "c-matrix",
         "recipient": {"id": f"r-{member_id}", "type": "community",
-                      "name": "滨江社区", "phone": "13700001111"},
+                      "name": "滨江社区", "phone": "13611119876"},
         "occurred_at": "2026-11-18T09:30:00+08:00",
         "summary": "走访社区，了解居民诉求。"}
 
@@ -227,3 +227,31 @@ def test_a_unit_account_sees_only_its_own_units_records(urls, logins):
                           headers=logins[access.BRANCH_SECRETARY],
                           timeout=30).json()["items"]
     assert branch and {a["branch_id"] for a in branch} == {BRANCH_A}
+
+
+def test_a_system_key_sends_only_its_own_sources(urls):
+    """The matrix's system caller, the other way round: an API client made
+    by the 工委 account sends its own source (202) and is refused another
+    system's (403 with the reason), on the running stack."""
+    from services.activity.examples import example_envelope
+    from sifuwu.events import utcnow
+
+    made = requests.post(urls["activity"] + "/api/v1/clients", json={
+        "name": "矩阵测试系统", "sources": ["matrix-sys"]}, headers=STAFF,
+        timeout=30)
+    assert made.status_code == 201, made.text
+    key = {"Authorization": f"Bearer {made.json()['key']}"}
+
+    def send(source):
+        envelope = example_envelope("kpi.business", secrets.token_hex(4),
+                                    source=source)
+        envelope["event_id"] = f"{source}-{secrets.token_hex(6)}"
+        envelope["occurred_at"] = utcnow().isoformat()
+        return requests.post(urls["activity"] + "/api/v1/events",
+                             json=envelope, headers=key, timeout=30)
+
+    assert send("matrix-sys").status_code == 202
+    refused = send("demo")
+    assert (refused.status_code, refused.json()["error"]) == (
+        403, "source_not_allowed")
+    assert "demo" in refused.json()["message"]

@@ -30,7 +30,6 @@ import pytest
 import requests
 from kombu import Connection, Exchange
 
-from tests.helpers import StackStaff
 from services.activity.client import post_batch
 from sifuwu import wiring
 from tooling.stack import INGEST_DEMO_USER, EmbeddedStack, Ports
@@ -43,7 +42,8 @@ STORE_OUTAGE = float(os.environ.get("SIFUWU_FAULTS_STORE_OUTAGE", "30"))
 # events/s on two shared cores; a failed run still ends within the bound).
 SETTLE_SECONDS = max(300, N_EVENTS // 20)
 SYSTEM, TOKEN = "demo", "demo-token"
-STAFF = StackStaff()  # the stack's 工委 account, signed in
+# this module's own stack's 工委 account, signed in (set by faults_stack)
+STAFF = {}
 MEMBERS = 50
 UNITS = 10  # spread like a city's directory (one unit = one hot scorecard)
 DUPLICATE_SHARE = 0.05
@@ -67,6 +67,7 @@ def faults_stack(tmp_path_factory):
     except BaseException:
         stack.stop()
         raise
+    STAFF["login"] = stack.committee_login()
     yield stack
     stack.stop()
 
@@ -240,7 +241,8 @@ def inject_faults(stack, log):
 
 
 def get_json(url, params=None):
-    response = requests.get(url, params=params, headers=STAFF, timeout=30)
+    response = requests.get(url, params=params, headers=STAFF["login"],
+                            timeout=30)
     response.raise_for_status()
     return response.json()
 
