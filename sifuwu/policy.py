@@ -83,10 +83,10 @@ ROUTES = {
         # units', branches' and the three rates' charts are public; members'
         # need an oversight role (checked in the route)
         "ranking_chart": public() | oversight(),
-        "trend_chart": public() | oversight(),
-        "get_branch": oversight(),
-        "member_scorecard": oversight(),
-        "subject_scorecard": oversight(),
+        "trend_chart": public() | scoped(*OVERSIGHT),
+        "get_branch": scoped(*OVERSIGHT),
+        "member_scorecard": scoped(*OVERSIGHT),
+        "subject_scorecard": scoped(*OVERSIGHT),
         "export_csv": allow(COMMITTEE, AUDITOR, scope=CITY),
         "export_xlsx": allow(COMMITTEE, AUDITOR, scope=CITY),
         # 开门评选: run by the committee, read by 审计; the board, the
@@ -130,13 +130,17 @@ ROUTES = {
         "list_objections": committee(),  # objectors' contacts
         "answer_objection": committee(),
         "list_recommendations": committee(),
-        "list_rectifications": oversight(),
-        "get_rectification": oversight(),
-        "record_callback": allow(COMMITTEE, SUPERVISOR, scope=CITY),
-        "close_rectification": allow(COMMITTEE, SUPERVISOR, scope=CITY),
-        "file_appeal": committee(),
+        # 整改 and 申诉: a unit's staff handle their own unit's (回访, close,
+        # appeal a bad review); the committee decides appeals
+        "list_rectifications": oversight() | allow(UNIT_STAFF),
+        "get_rectification": oversight() | allow(UNIT_STAFF),
+        "record_callback": allow(COMMITTEE, SUPERVISOR, scope=CITY)
+        | allow(UNIT_STAFF),
+        "close_rectification": allow(COMMITTEE, SUPERVISOR, scope=CITY)
+        | allow(UNIT_STAFF),
+        "file_appeal": committee() | allow(UNIT_STAFF),
         "decide_appeal": committee(),
-        "list_appeals": oversight(),
+        "list_appeals": oversight() | allow(UNIT_STAFF),
     },
     "notify": {
         "board": public(),

@@ -43,7 +43,9 @@ INDEXES = {
     APPEALS: [IndexModel([("rating_id", ASCENDING)], unique=True,
                          name="one_appeal_per_rating"),
               IndexModel([("status", ASCENDING), ("filed_at", ASCENDING)],
-                         name="by_status")],
+                         name="by_status"),
+              IndexModel([("unit_id", ASCENDING), ("filed_at", ASCENDING)],
+                         name="by_unit")],
     RECOMMENDATIONS: [IndexModel([("candidate_id", ASCENDING)],
                                  name="by_candidate"),
                       IndexModel([("submitted_at", DESCENDING)],
@@ -216,8 +218,10 @@ class FeedbackRepository:
                                  {"$set": changes})
 
     def list_appeals(self, filters):
-        """By status (optional), oldest first."""
+        """By unit and status (each optional), oldest first."""
         query = {}
+        if filters.get("unit_id"):
+            query["unit_id"] = filters["unit_id"]
         if filters.get("status"):
             query["status"] = filters["status"]
         return self._list(APPEALS, query, [("filed_at", ASCENDING)],

@@ -255,3 +255,53 @@ def test_a_system_key_sends_only_its_own_sources(urls):
     assert (refused.status_code, refused.json()["error"]) == (
         403, "source_not_allowed")
     assert "demo" in refused.json()["message"]
+
+
+def test_a_unit_account_reads_its_own_members_scorecards_only(urls, logins):
+    """Scorecards, trend charts and feedback lists for unit-bound roles:
+    their own unit's, 404 (or an empty list) for another unit's."""
+    from services.activity.examples import example_envelope
+    from sifuwu.events import utcnow
+    from tests.helpers import wait_for
+
+    members = {"m-mx-sa": (UNIT_A, BRANCH_A), "m-mx-sb": (UNIT_B, "b-mx-b1")}
+    for member_id, (unit_id, branch_id) in members.items():
+        envelope = example_envelope("directory.member", secrets.token_hex(3),
+                                    source="demo")
+        envelope["data"].update(member_id=member_id, unit_id=unit_id,
+                                branch_id=branch_id, division_id=None,
+                                phone=None)
+        envelope["data"] = {k: v for k, v in envelope["data"].items()
+                            if v is not None}
+        envelope["occurred_at"] = utcnow().isoformat()
+        sent = requests.post(urls["activity"] + "/api/v1/events",
+                             json=envelope, headers={
+                                 "Authorization": INGEST_KEY}, timeout=30)
+        assert sent.status_code == 202, sent.text
+    card = urls["assessment"] + "/api/v1/scorecards/members/"
+    unit, branch = logins[access.UNIT_STAFF], logins[access.BRANCH_SECRETARY]
+    # the directory reaches assessment over the bus
+    wait_for(lambda: requests.get(card + "m-mx-sa", headers=unit,
+                                  timeout=30).status_code == 200,
+             timeout=60, what="the member's scorecard for its unit")
+    assert requests.get(card + "m-mx-sa", headers=branch,
+                        timeout=30).status_code == 200
+    for who in (unit, branch):
+        hidden = requests.get(card + "m-mx-sb", headers=who, timeout=30)
+        assert hidden.status_code == 404, hidden.text
+    assert requests.get(card + "m-mx-sb", headers=STAFF,
+                        timeout=30).status_code == 200
+    trend = urls["assessment"] + "/api/v1/charts/trend/member/{}.svg"
+    assert requests.get(trend.format("m-mx-sa"), headers=unit,
+                        timeout=30).status_code == 200
+    assert requests.get(trend.format("m-mx-sb"), headers=unit,
+                        timeout=30).status_code == 404
+    assert requests.get(trend.format("m-mx-sa"),
+                        timeout=30).status_code == 401
+    # feedback's lists: the unit's own, never another unit's
+    for path in ("/api/v1/rectifications", "/api/v1/appeals"):
+        url = urls["feedback"] + path
+        assert requests.get(url, params={"unit_id": UNIT_B}, headers=unit,
+                            timeout=30).json()["items"] == []
+        own = requests.get(url, headers=unit, timeout=30).json()["items"]
+        assert {item["unit_id"] for item in own} <= {UNIT_A}

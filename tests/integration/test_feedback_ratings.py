@@ -19,6 +19,7 @@ from nameko.testing.services import entrypoint_hook
 
 from services.feedback.entrypoints.ratings import submit_ratings
 from services.feedback.service import FeedbackService
+from sifuwu import access
 from sifuwu import events as ev
 from sifuwu import store, wiring
 from tooling.stack import free_port
@@ -28,7 +29,9 @@ from tests import helpers
 from tests.helpers import TEST_JWKS, staff_headers, wait_for
 
 STAFF = staff_headers()
-UNIT = staff_headers(name="unit")  # a second account: who filed decides not
+# the unit's own staff: they file appeals and call reviewers back
+UNIT = staff_headers(access.UNIT_STAFF, name="unit", unit_id="u-fgw")
+OTHER_UNIT = staff_headers(access.UNIT_STAFF, name="other", unit_id="u-zjj")
 PHONE = "13912340000"
 
 
@@ -517,6 +520,21 @@ def test_bad_review_rectification_lifecycle(feedback, config, mongo, web_url,
                                               "phone": "139****0000"}
     detail = requests.get(f"{url}/{rect_id}", headers=STAFF, timeout=5).json()
     assert detail["reviewer"]["phone"] == PHONE  # staff may call back
+    # the unit's own staff see it; another unit's find nothing
+    assert requests.get(f"{url}/{rect_id}", headers=UNIT,
+                        timeout=5).json()["reviewer"]["phone"] == PHONE
+    assert [r["id"] for r in requests.get(url, headers=UNIT, timeout=5).json()[
+        "items"]] == [rect_id]
+    assert requests.get(url, headers=OTHER_UNIT, timeout=5).json()[
+        "items"] == []
+    assert requests.get(url, params={"unit_id": "u-fgw"}, headers=OTHER_UNIT,
+                        timeout=5).json()["items"] == []
+    for path in ("", "/callback"):
+        hidden = requests.request("GET" if not path else "POST",
+                                  f"{url}/{rect_id}{path}", headers=OTHER_UNIT,
+                                  json=None if not path else {"note": "x"},
+                                  timeout=5)
+        assert hidden.status_code == 404, hidden.text
 
     early = requests.post(f"{url}/{rect_id}/close", headers=STAFF,
                           json={"outcome": "已处理"}, timeout=5)
@@ -575,9 +593,18 @@ def test_appeal_upheld_excludes_the_review(feedback, config, mongo, web_url):
     rating, _ = bad_review(config, mongo, web_url)
     db = db_of(mongo, config)
     url = f"{web_url}/api/v1/ratings/{rating['id']}/appeals"
+    foreign = requests.post(url, headers=OTHER_UNIT, json={
+        "reason": "不是本单位的评价"}, timeout=5)
+    assert foreign.status_code == 404  # another unit's rating: not found
     appeal = requests.post(url, headers=UNIT, json={
         "reason": "评价人与服务对象不符，系误评"}, timeout=5)
     assert appeal.status_code == 201
+    listed = requests.get(f"{web_url}/api/v1/appeals", headers=OTHER_UNIT,
+                          timeout=5).json()["items"]
+    assert listed == []
+    assert [a["id"] for a in requests.get(
+        f"{web_url}/api/v1/appeals", headers=UNIT, timeout=5).json()[
+            "items"]] == [appeal.json()["id"]]
     appeal_id = appeal.json()["id"]
     assert requests.post(url, headers=UNIT, json={"reason": "再次申诉一下"},
                          timeout=5).status_code == 409

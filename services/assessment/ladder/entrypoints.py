@@ -23,6 +23,6 @@ class LadderEntrypoints(AssessmentEntrypoints):
 
     @http("GET", "/api/v1/branches/<branch_id>")
     def get_branch(self, request, branch_id):
-        self._staff(request)
+        self._check_subject(request, "branch", branch_id)
         branch = steps.get_branch(self._reads(LadderRepository), branch_id)
         return json_response(schemas.BranchSchema().dump(branch))

@@ -4,7 +4,7 @@ charts, as a mixin of the assessment service."""
 from marshmallow import ValidationError
 from werkzeug.wrappers import Response
 
-from sifuwu.access import require_role
+from sifuwu.access import BRANCH_SECRETARY, UNIT_STAFF, require_role
 from sifuwu.policy import OVERSIGHT
 from sifuwu.web import http
 from services.assessment import schemas
@@ -67,7 +67,8 @@ class ReportEntrypoints(AssessmentEntrypoints):
     def trend_chart(self, request, subject_type, subject_id, fmt):
         schemas.subject_type_arg(subject_type)
         if subject_type not in PUBLIC_CHART_SUBJECTS:
-            require_role(request, *OVERSIGHT)
+            require_role(request, *OVERSIGHT, UNIT_STAFF, BRANCH_SECRETARY)
+            self._check_subject(request, subject_type, subject_id)
         year = request.args.get("year") or self._month(self.clock())[:4]
         if period_kind(year) != "year":
             raise ValidationError({"year": ["年份格式应为 YYYY"]})

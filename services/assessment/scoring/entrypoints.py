@@ -148,16 +148,16 @@ class ScoringEntrypoints(AssessmentEntrypoints):
 
     @http("GET", "/api/v1/scorecards/members/<member_id>")
     def member_scorecard(self, request, member_id):
-        self._staff(request)
+        self._check_subject(request, "member", member_id)
         card = queries.member_scorecard(self._reads(ScoringRepository),
                                         member_id)
         return json_response(schemas.MemberScorecardSchema().dump(card))
 
     @http("GET", "/api/v1/scorecards/<subject_type>/<subject_id>/<period>")
     def subject_scorecard(self, request, subject_type, subject_id, period):
-        self._staff(request)
         schemas.subject_type_arg(subject_type)
         schemas.period_arg(period)
+        self._check_subject(request, subject_type, subject_id)
         card = queries.subject_card(self._reads(ScoringRepository),
                                     subject_type, subject_id, period)
         return json_response(schemas.ScorecardSchema().dump(card))

@@ -7,9 +7,12 @@ import logging
 
 from nameko.timer import timer
 
+from sifuwu.access import CITY
 from sifuwu.web import http, json_response, load_body
 from services.feedback import domain, schemas
-from services.feedback.entrypoints.web import FeedbackWeb, require_json
+from services.feedback.entrypoints.web import (
+    FeedbackWeb, require_json, scoped_filters,
+)
 from services.feedback.steps import appeals, rectifications
 
 log = logging.getLogger(__name__)
@@ -26,11 +29,22 @@ class CaseEntrypoints(FeedbackWeb):
 
     # -- rectifications -----------------------------------------------------
 
+    def _in_scope(self, request, record, what):
+        """404 for a record of another unit (a unit's staff see their own)."""
+        request.grant.check((record or {}).get("unit_id"),
+                            (record or {}).get("branch_id"), what=what)
+
+    def _check_rectification(self, request, rect_id):
+        if request.grant.scope != CITY:
+            self._in_scope(request, self._read(
+                rectifications.show_rectification, rect_id), "整改单")
+
     @http("GET", "/api/v1/rectifications")
     def list_rectifications(self, request):
-        self._staff(request)
-        filters = schemas.ListQuerySchema().load(request.args.to_dict())
-        items = self._read(rectifications.list_rectifications, filters)
+        filters = scoped_filters(request, schemas.ListQuerySchema().load(
+            request.args.to_dict()))
+        items = [] if filters is None else \
+            self._read(rectifications.list_rectifications, filters)
         return json_response({"items": [self._rect_out(r) for r in items],
                               "count": len(items)})
 
@@ -39,6 +53,7 @@ class CaseEntrypoints(FeedbackWeb):
         """Staff see the reviewer's contact here, to call back (回访)."""
         who = self._staff(request)
         rect = self._read(rectifications.show_rectification, rect_id)
+        self._in_scope(request, rect, "整改单")
         log.info("staff %s opened rectification %s (reviewer contact shown)",
                  who, rect_id)
         return json_response(self._rect_out(rect, reveal=True))
@@ -46,6 +61,7 @@ class CaseEntrypoints(FeedbackWeb):
     @http("POST", "/api/v1/rectifications/<rect_id>/callback")
     def record_callback(self, request, rect_id):
         who = self._staff(request)
+        self._check_rectification(request, rect_id)
         require_json(request)
         data = load_body(request, schemas.CallbackSchema())
         rect = self._run(functools.partial(
@@ -56,6 +72,7 @@ class CaseEntrypoints(FeedbackWeb):
     @http("POST", "/api/v1/rectifications/<rect_id>/close")
     def close_rectification(self, request, rect_id):
         who = self._staff(request)
+        self._check_rectification(request, rect_id)
         require_json(request)
         data = load_body(request, schemas.CloseSchema())
         rect = self._run(functools.partial(
@@ -84,6 +101,9 @@ class CaseEntrypoints(FeedbackWeb):
     def file_appeal(self, request, rating_id):
         """申诉 by the unit's staff account."""
         who = self._staff(request)
+        if request.grant.scope != CITY:
+            self._in_scope(request, self._read(appeals.rating_of, rating_id),
+                           "评价")
         require_json(request)
         data = load_body(request, schemas.AppealSchema())
         appeal = self._run(functools.partial(
@@ -94,9 +114,10 @@ class CaseEntrypoints(FeedbackWeb):
 
     @http("GET", "/api/v1/appeals")
     def list_appeals(self, request):
-        self._staff(request)
-        filters = schemas.ListQuerySchema().load(request.args.to_dict())
-        items = self._read(appeals.list_appeals, filters)
+        filters = scoped_filters(request, schemas.ListQuerySchema().load(
+            request.args.to_dict()))
+        items = [] if filters is None else \
+            self._read(appeals.list_appeals, filters)
         return json_response({
             "items": schemas.AppealOutSchema(many=True).dump(items),
             "count": len(items)})

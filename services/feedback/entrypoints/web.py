@@ -94,6 +94,16 @@ def require_json(request):
                           status=415)
 
 
+def scoped_filters(request, filters):
+    """List filters narrowed to the caller's unit (a unit's staff), or None
+    when they ask for another unit's records (an empty list)."""
+    scope = request.grant.filter()
+    for key, value in scope.items():
+        if filters.get(key) not in (None, value):
+            return None
+    return {**filters, **scope}
+
+
 class FeedbackWeb:
     """Helpers of every feedback entrypoint; needs ``store``, ``clock``,
     ``settings`` (``FeedbackSettings``) and ``rate_limits``."""

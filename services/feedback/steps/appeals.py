@@ -7,6 +7,11 @@ from services.feedback import domain
 from services.feedback.steps import rectifications
 
 
+def rating_of(uow, rating_id):
+    """The rating an appeal would be about (None if there is none)."""
+    return uow.repo.rating(rating_id)
+
+
 def file_appeal(uow, rating_id, reason, now, *, by):
     """Only a bad review can be appealed, once."""
     rating = uow.repo.rating(rating_id)
