@@ -495,13 +495,19 @@ def grant_of(request):
     return request.grant
 
 
+def actor_name(identity):
+    """``name@role``: the account (its user name, or id) and the role it
+    acted in, as every audit entry records a person's write."""
+    return f"{identity.username or identity.account}@{identity.role}"
+
+
 def actor(request):
-    """Who is acting, for audit entries: the account's user name (or id);
-    401 when nobody signed in (on a route open to anyone)."""
+    """Who is acting, for audit entries (``actor_name``); 401 when nobody
+    signed in (on a route open to anyone)."""
     identity = request.grant.identity
     if identity is None:
         raise Unauthorized("缺少 Authorization: Bearer 令牌")
-    return identity.username or identity.account
+    return actor_name(identity)
 
 
 def require_role(request, *roles):

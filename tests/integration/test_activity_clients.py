@@ -93,7 +93,7 @@ def test_the_committee_manages_clients_and_others_may_not(url, db):
     assert response.headers["Cache-Control"] == "no-store"
     assert (body["name"], body["sources"], body["types"], body["status"],
             body["created_by"]) == ("12345 政务服务便民热线", [HOTLINE], [],
-                                    "active", "gongwei-a")
+                                    "active", "gongwei-a@committee")
     stored = db.api_clients.find_one({"_id": body["id"]})
     secret = key.split("_", 2)[2]
     assert secret not in repr(stored) and key not in repr(stored)
@@ -123,7 +123,7 @@ def test_the_committee_manages_clients_and_others_may_not(url, db):
         assert body["id"] in {c["id"] for c in listed.json()["items"]}
         assert [e["action"] for e in one.json()["history"]] == [
             "client.created"]
-        assert one.json()["history"][0]["actor"] == "gongwei-a"
+        assert one.json()["history"][0]["actor"] == "gongwei-a@committee"
     unit = helpers.staff_headers(access.UNIT_STAFF, unit_id="u-fgw")
     assert requests.get(f"{url}/api/v1/clients", headers=unit,
                         timeout=10).status_code == 403
@@ -228,7 +228,7 @@ def test_revocation_stops_every_key_at_once(url, db):
                             headers=revoker, timeout=10)
     assert revoked.status_code == 200, revoked.text
     assert (revoked.json()["status"], revoked.json()["revoked_by"]) == (
-        "revoked", "gongwei-b")
+        "revoked", "gongwei-b@committee")
     for key in (first, second):
         answer = post_event(url, key, kpi(HOTLINE, tag()))
         assert answer.status_code == 401
@@ -242,7 +242,7 @@ def test_revocation_stops_every_key_at_once(url, db):
                            headers=helpers.staff_headers(access.AUDITOR),
                            timeout=10).json()["history"]
     assert (history[0]["action"], history[0]["actor"]) == (
-        "client.revoked", "gongwei-b")
+        "client.revoked", "gongwei-b@committee")
 
 
 def plan_stages(plan):

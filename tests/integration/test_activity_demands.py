@@ -112,7 +112,7 @@ def test_status_machine_through_staff_endpoints(start, db):
     assert [h["action"] for h in body["history"]] == [
         "raise", "respond", "progress", "resolve", "reopen", "resolve",
         "confirm"]
-    assert body["history"][1]["by"] == "staff:staff"
+    assert body["history"][1]["by"] == "staff:staff@committee"
     assert act(url, demand_id, "reopen").status_code == 409
 
     changes = emitted(db, ev.DEMAND_STATUS_CHANGED, demand_id)
