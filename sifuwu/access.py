@@ -27,6 +27,7 @@ table use these names.
 
 import dataclasses
 import datetime as dt
+import hmac
 import json
 import logging
 import threading
@@ -256,6 +257,7 @@ class Rule:
     public: bool = False
     grants: tuple = ()  # ((role, scope), ...), sorted, hashable
     system: bool = False  # an outside system's key, checked by the route
+    scrape: bool = False  # also the metrics scrape token (SIFUWU_METRICS_TOKEN)
 
     def scope_for(self, role):
         return dict(self.grants).get(role)
@@ -269,12 +271,20 @@ class Rule:
         grants.update(dict(other.grants))
         return Rule(public=self.public or other.public,
                     grants=tuple(sorted(grants.items())),
-                    system=self.system or other.system)
+                    system=self.system or other.system,
+                    scrape=self.scrape or other.scrape)
 
 
 def public():
     """A route anyone may call (the rating page, the board, health)."""
     return Rule(public=True)
+
+
+def scrape(*roles):
+    """``/metrics``: Prometheus with the scrape token
+    (``SIFUWU_METRICS_TOKEN``), or a signed-in account of ``roles``. In
+    development with no scrape token set, anyone (the embedded stack)."""
+    return dataclasses.replace(allow(*roles, scope=CITY), scrape=True)
 
 
 def system():
@@ -426,11 +436,27 @@ class Guard:
         self.context = context or {}
 
     def require(self, request, name=None):
-        return require(request, name or self.default_name,
+        name = name or self.default_name
+        rule = self.policy.rule(name)
+        if rule is not None and rule.scrape and self._scraper(request):
+            return Grant(None, CITY)
+        return require(request, name,
                        policy=self.policy, keys=self.keys, now=self.now(),
                        issuer=self.settings.token_issuer,
                        audience=self.settings.token_audience,
                        leeway=self.settings.token_leeway)
+
+    def _scraper(self, request):
+        """Whether the caller is the metrics scraper: the scrape token, or
+        anyone in development while no scrape token is set."""
+        header = request.headers.get("Authorization") if hasattr(
+            request, "headers") else request
+        token = bearer_token(header)
+        expected = getattr(self.settings, "metrics_token", "")
+        if expected and token is not None:
+            return hmac.compare_digest(token.encode(), expected.encode())
+        return not expected and not header and \
+            getattr(self.settings, "mode", "development") == "development"
 
     def require_context(self, name=None):
         """For an RPC entrypoint: the token the caller put in nameko's

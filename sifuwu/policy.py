@@ -21,7 +21,7 @@ so nothing is shown beyond a role's scope while scoping is built out.
 
 from sifuwu.access import (
     AUDITOR, BRANCH_SECRETARY, CITY, COMMITTEE, OPERATOR, SUPERVISOR,
-    UNIT_STAFF, Policy, allow, any_staff, public, system,
+    UNIT_STAFF, Policy, allow, any_staff, public, scrape, system,
 )
 
 # Who reads city-wide, read-only: 督查 and 审计 beside 工委.
@@ -45,7 +45,8 @@ def scoped(*city_roles):
 # Every service's own routes, from ``ServiceBase``.
 COMMON = {
     "health": public(),
-    "prometheus_metrics": public(),
+    # Prometheus with the scrape token, or a 运维 / 工委 account
+    "prometheus_metrics": scrape(OPERATOR, COMMITTEE),
 }
 
 ROUTES = {

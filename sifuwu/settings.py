@@ -95,6 +95,10 @@ class Settings:
         "SIFUWU_MODE", "development",
         "运行模式：development（开发、演示、测试）或 production（生产：任何开发默认值"
         "或缺失的密钥都会使服务拒绝启动）")
+    metrics_token: str = setting(
+        "SIFUWU_METRICS_TOKEN", "",
+        "Prometheus 抓取 /metrics 的 Bearer 令牌（运维、工委账户的访问令牌也可）；"
+        "为空时仅在开发模式下对所有人开放")
     # checking staff tokens (sifuwu.access)
     identity_url: str = setting(
         "SIFUWU_IDENTITY_URL", "http://localhost:8005",
@@ -129,6 +133,9 @@ class Settings:
                for token in tokens):
             problems.append("SIFUWU_INGEST_TOKENS 含开发默认令牌或过短的令牌（每个至少 "
                             f"{MIN_TOKEN_LENGTH} 个字符）")
+        if len(self.metrics_token) < MIN_TOKEN_LENGTH:
+            problems.append("SIFUWU_METRICS_TOKEN 未设置或过短：Prometheus 抓取 /metrics "
+                            f"须用至少 {MIN_TOKEN_LENGTH} 个字符的令牌")
         if not self.feedback_base_url.startswith("https://"):
             problems.append("SIFUWU_FEEDBACK_BASE_URL 须为评价页面对外的 https 地址"
                             f"（现为 {self.feedback_base_url}）")

@@ -37,7 +37,9 @@ def infra(tmp_path_factory):
             # than the public 60 a minute per address, and a fast machine
             # posts them within one window. The per-address limit itself is
             # tested on a container of its own (test_feedback_ratings.py).
-            "SIFUWU_FEEDBACK_RATE_ADDRESS": "100000/60"})
+            "SIFUWU_FEEDBACK_RATE_ADDRESS": "100000/60",
+            # /metrics then needs it (test_ops_embedded, the policy matrix)
+            "SIFUWU_METRICS_TOKEN": f"metrics-{uuid.uuid4().hex}"})
     try:
         stack.start_rabbit()
         stack.start_store()

@@ -46,10 +46,18 @@ def test_health_fails_when_the_embedded_stack_is_not_running(
     assert "嵌入式栈未运行" in result.output
 
 
-def test_every_service_serves_prometheus_metrics(urls):
+def test_every_service_serves_prometheus_metrics(stack, urls):
+    scraper = {"Authorization":
+               f"Bearer {stack.extra_env['SIFUWU_METRICS_TOKEN']}"}
     for service in SERVICES:
         requests.get(urls[service] + "/health", timeout=5)
-        response = requests.get(urls[service] + "/metrics", timeout=5)
+        # the scrape token is needed (the test stack sets one)
+        assert requests.get(urls[service] + "/metrics",
+                            timeout=5).status_code == 401
+        assert requests.get(urls[service] + "/metrics", timeout=5, headers={
+            "Authorization": "Bearer wrong"}).status_code == 401
+        response = requests.get(urls[service] + "/metrics", headers=scraper,
+                                timeout=5)
         assert response.status_code == 200
         names = {f.name for f in text_string_to_metric_families(
             response.text)}

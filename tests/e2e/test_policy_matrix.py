@@ -95,7 +95,9 @@ def refusal(response):
 
 
 def expected(rule, caller):
-    """``"open"`` (anything but 401/403), or the status the policy gives."""
+    """``"open"`` (anything but 401/403), or the status the policy gives.
+    (The test stack sets a scrape token, so ``/metrics`` is closed to
+    anyone without it or an allowed role.)"""
     if rule.system:
         return "open" if caller == "system" else 401
     if caller == "system":  # a system key is no staff token

@@ -91,7 +91,7 @@ import subprocess  # noqa: E402
 CLUSTER = compose.ROOT / "docker-compose.cluster.yml"
 ENV_EXAMPLE = compose.ROOT / ".env.example"
 REQUIRED = {"SIFUWU_SECRET", "SIFUWU_FEEDBACK_BASE_URL", "SIFUWU_INGEST_TOKENS",
-            "RABBITMQ_PASSWORD", "MONGO_ROOT_PASSWORD",
+            "SIFUWU_METRICS_TOKEN", "RABBITMQ_PASSWORD", "MONGO_ROOT_PASSWORD",
             "MONGO_APP_PASSWORD"}
 INIT_JOBS = {"mongo-init", "mongo-keyfile", "rabbitmq-init"}
 

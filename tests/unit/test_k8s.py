@@ -280,7 +280,11 @@ CUSTOM_SCHEMAS = {
         "monitoring.coreos.com/v1", "ServiceMonitor", _object(
             ["selector"], selector=_SELECTOR,
             endpoints={"type": "array", "items": _object(
-                port=_STRING, path=_STRING, interval=_STRING)})),
+                port=_STRING, path=_STRING, interval=_STRING,
+                authorization=_object(
+                    ["credentials"], type={"enum": ["Bearer"]},
+                    credentials=_object(["name", "key"], name=_STRING,
+                                        key=_STRING)))})),
     ("monitoring.coreos.com/v1", "PrometheusRule"): _custom(
         "monitoring.coreos.com/v1", "PrometheusRule", _object(
             groups={"type": "array", "items": _object(

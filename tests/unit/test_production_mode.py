@@ -14,7 +14,8 @@ from tooling.stack import ROOT
 GOOD = {"SIFUWU_MODE": "production", "SIFUWU_SECRET": "s" * 64,
         "SIFUWU_INGEST_TOKENS": "hotline12345=" + "k" * 40,
         "SIFUWU_FEEDBACK_BASE_URL": "https://pingjia.example.gov.cn",
-        "SIFUWU_IDENTITY_KEY_SECRETS": "x" * 44}
+        "SIFUWU_IDENTITY_KEY_SECRETS": "x" * 44,
+        "SIFUWU_METRICS_TOKEN": "m" * 32}
 
 
 def problems(cls=Settings, **changes):
@@ -36,6 +37,7 @@ def test_good_production_settings_pass():
     ({"SIFUWU_FEEDBACK_BASE_URL": "http://localhost:8003"},
      "SIFUWU_FEEDBACK_BASE_URL"),
     ({"SIFUWU_MODE": "prod"}, "SIFUWU_MODE"),
+    ({"SIFUWU_METRICS_TOKEN": ""}, "SIFUWU_METRICS_TOKEN"),
 ])
 def test_each_development_default_is_named(changes, named):
     found = problems(**changes)
