@@ -652,3 +652,42 @@ def test_the_ingress_serves_only_feedbacks_public_pages_at_its_base_url(
     for path in paths:
         assert any(route.startswith(path) for route in routes), path
     assert not any(path.startswith("/api") for path in paths)
+
+
+# -- network policies ------------------------------------------------------------
+
+def policy_ports(policy):
+    return {port["port"] for rule in policy["spec"].get("ingress", [])
+            for port in rule.get("ports", [])}
+
+
+def test_the_namespace_is_closed_by_default_and_each_path_is_opened(base):
+    deny = find(base, "NetworkPolicy", "default-deny-ingress")
+    assert deny["spec"] == {"podSelector": {}, "policyTypes": ["Ingress"]}
+    service_ports = set(DEFAULT_PORTS[name] for name in SERVICES)
+    # the services reach each other (identity's JWKS) on every HTTP port
+    assert policy_ports(find(base, "NetworkPolicy",
+                             "services-from-services")) == service_ports
+    # Prometheus scrapes them; the Ingress controller reaches feedback only
+    assert service_ports <= policy_ports(find(base, "NetworkPolicy",
+                                              "metrics-from-monitoring"))
+    public = find(base, "NetworkPolicy", "feedback-from-ingress")
+    assert public["spec"]["podSelector"]["matchLabels"] == {
+        "app.kubernetes.io/name": "feedback"}
+    assert policy_ports(public) == {DEFAULT_PORTS["feedback"]}
+    # the broker and the store: AMQP and 27017 from the services
+    rabbit = find(base, "NetworkPolicy", "rabbitmq-from-services")
+    assert rabbit["spec"]["podSelector"]["matchLabels"][
+        "app.kubernetes.io/name"] == find(base, "RabbitmqCluster",
+                                          "sifuwu-rabbitmq")["metadata"]["name"]
+    assert 5672 in policy_ports(rabbit)
+    assert policy_ports(find(base, "NetworkPolicy",
+                             "mongodb-from-services")) == {27017}
+
+
+def test_every_service_pod_carries_the_labels_the_policies_select(base):
+    for name in SERVICES:
+        labels = find(base, "Deployment", name)["spec"]["template"][
+            "metadata"]["labels"]
+        assert labels["app.kubernetes.io/part-of"] == "sifuwu"
+        assert labels["app.kubernetes.io/component"] == "service"
