@@ -10,6 +10,7 @@ import click
 from rich.console import Console
 from rich.markup import escape
 
+from tooling.login import LoginError
 from tooling.stack import ROOT, EmbeddedStack, StackError
 from sifuwu.wiring import SERVICES
 
@@ -162,7 +163,7 @@ def demo(scale, seed, activities_per_member, report_path, skeleton):
                                             / "index.html"))
     except StackError as exc:
         fail(str(exc))
-    except story.StoryError as exc:
+    except (story.StoryError, LoginError) as exc:
         fail(f"演示失败: {exc}（日志见 {stack.base / 'logs'}）")
     except KeyboardInterrupt:
         err_console.print("已中断。")

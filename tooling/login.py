@@ -48,12 +48,20 @@ class Login(collections.abc.Mapping):
         self._last_step = step
         return self._totp.at(step * self._totp.interval)
 
-    def sign_in(self):
+    def _post(self):
         body = {"username": self.username, "password": self._password}
         if self._totp is not None:
             body["totp"] = self._code()
-        response = requests.post(self.identity_url + "/api/v1/login",
-                                 json=body, timeout=self.timeout)
+        return requests.post(self.identity_url + "/api/v1/login", json=body,
+                             timeout=self.timeout)
+
+    def sign_in(self):
+        response = self._post()
+        if response.status_code == 401 and self._totp is not None:
+            # someone else (a person, another process) used this step's
+            # code: the next step's is fresh
+            self._last_step = int(time.time() // self._totp.interval)
+            response = self._post()
         if response.status_code != 200:
             raise LoginError(f"{self.username} 登录失败: "
                              f"{response.status_code} {response.text[:200]}")
