@@ -139,10 +139,13 @@ def test_garbage_is_a_4xx(token):
         validate(token)
 
 
-def test_an_unusable_jwks_is_a_4xx():
+@pytest.mark.parametrize("jwks", [{"keys": [{"kty": "nope"}]},
+                                  {"keys": "x"}, {"keys": [1]}, {}, []])
+def test_an_unusable_jwks_is_a_4xx(jwks):
     with pytest.raises(domain.TokenInvalid):
-        domain.validate_id_token(id_token(), {"keys": [{"kty": "nope"}]},
-                                 CONFIG, "n-1", T0)
+        domain.validate_id_token(id_token(), jwks, CONFIG, "n-1", T0)
+    assert domain.algorithms({"id_token_signing_alg_values_supported":
+                              "RS256"}) == list(domain.ALGORITHMS)
 
 
 # -- mapping and multi-factor -------------------------------------------------------

@@ -56,6 +56,9 @@ TOTP = "totp"  # a pending TOTP check after the provider: ticket → account
 LINKED = "account.oidc_linked"
 UNLINKED = "account.oidc_unlinked"
 
+# what a malformed token, key set or claim raises in joserfc and authlib
+_MALFORMED = (JoseError, ValueError, TypeError, KeyError, AttributeError)
+
 MAX_SUBJECT = 255
 _ERROR_CODE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
@@ -234,7 +237,7 @@ def algorithms(metadata):
     """The signing algorithms to accept: the provider's advertised ones
     that are asymmetric (all of ``ALGORITHMS`` when it advertises none)."""
     offered = metadata.get("id_token_signing_alg_values_supported")
-    if not offered:
+    if not offered or not isinstance(offered, list):
         return list(ALGORITHMS)
     return [alg for alg in offered if alg in ALGORITHMS]
 
@@ -248,7 +251,7 @@ def validate_id_token(id_token, jwks, config, nonce, now, *,
         raise TokenInvalid("令牌端点未返回 ID 令牌")
     try:
         keys = KeySet.import_key_set(jwks)
-    except (JoseError, ValueError, TypeError, KeyError):
+    except _MALFORMED:
         raise TokenInvalid("统一身份认证公布的公钥无法解析")
     try:
         token = jwt.decode(id_token, keys, registry=JWSRegistry(
@@ -260,7 +263,7 @@ def validate_id_token(id_token, jwks, config, nonce, now, *,
         raise TokenInvalid("签名无效")
     except UnsupportedAlgorithmError:
         raise TokenInvalid("签名算法不被接受")
-    except (JoseError, ValueError, TypeError, KeyError):
+    except _MALFORMED:
         raise TokenInvalid("ID 令牌格式错误")
     params = {"nonce": nonce, "client_id": config.client_id}
     if access_token:
@@ -278,7 +281,7 @@ def validate_id_token(id_token, jwks, config, nonce, now, *,
         raise TokenInvalid(f"缺少声明 {exc.claim}")
     except ClaimError as exc:
         raise TokenInvalid(f"声明 {exc.claim} 不符")
-    except (JoseError, ValueError, TypeError, KeyError):
+    except _MALFORMED:
         raise TokenInvalid("ID 令牌声明无法校验")
     return dict(claims)
 
