@@ -170,6 +170,12 @@ ROUTES = {
         "audit": allow(COMMITTEE, AUDITOR, scope=CITY),
         "list_keys": allow(COMMITTEE, OPERATOR, AUDITOR, scope=CITY),
         "rotate_keys": allow(COMMITTEE, OPERATOR, scope=CITY),
+        # 统一身份认证 (OIDC): the browser's sign-in and its TOTP step are
+        # open; linking an account to its provider user is 工委's
+        "oidc_login": public(),
+        "oidc_callback": public(),
+        "oidc_totp": public(),
+        "link_oidc": committee(),
     },
 }
 

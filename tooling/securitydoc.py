@@ -38,6 +38,16 @@ policy table (`sifuwu/policy.py`); do not edit by hand.
 `/.well-known/jwks.json` 发布的公钥在本地校验，不逐次回调身份服务。工委与运维登录须
 动态口令（TOTP）；连续失败 5 次锁定 15 分钟。
 
+统一身份认证（OIDC）：设置 `SIFUWU_IDENTITY_OIDC_ISSUER` 后，员工可经省统一身份认证登录
+（`GET /api/v1/oidc/login`：授权码流程，带 PKCE、`state` 与 `nonce`）。这三者存于身份服务的
+库中（默认 5 分钟有效，回调时删除，只能用一次），并以 HttpOnly Cookie 绑定发起登录的浏览器。
+回调校验 ID 令牌的签发方、受众、`nonce`、有效期和签名（公钥取自发现文档的 JWKS），再按工委为
+账户设置的 `oidc_subject`（有审计记录）找到账户；未关联的用户不自动建号（403），停用的账户
+不能登录。工委与运维：只有 ID 令牌的 `amr`/`acr` 含部署方声明为多因素的值
+（`SIFUWU_IDENTITY_OIDC_MFA_AMR`、`SIFUWU_IDENTITY_OIDC_MFA_ACR`，默认一个也不认）时才免本系统
+的动态口令，否则回调答 401 `totp_required` 并给一次性 `ticket`，凭它和动态口令在
+`POST /api/v1/oidc/totp` 完成登录（错误的口令计入失败次数）。
+
 ## 密钥轮换
 
 - **令牌签名密钥**：身份服务按 `SIFUWU_IDENTITY_KEY_ROTATION`（默认 1 天）自动轮换：下一把

@@ -1,6 +1,7 @@
 """The identity service's own dependencies: token checks against its own
-keys, password hashing off the event loop, and a timer whose interval is a
-setting.
+keys, password hashing off the event loop, and the province's OIDC provider
+(统一身份认证), one per container so that its discovery document and keys
+are cached across requests.
 
 Every other service verifies tokens with the JWKS fetched from here
 (``sifuwu.access.Access``); the identity service itself reads the published
@@ -8,12 +9,15 @@ keys from its own store (``OwnKeys``), so it never calls itself.
 """
 
 from eventlet import tpool
+from nameko.extensions import DependencyProvider
 
 from sifuwu.access import Access, KeySet
 from sifuwu.events import utcnow
 from sifuwu.store import Store
 from services.identity import domain
+from services.identity.oidc.provider import Provider
 from services.identity.repository import KEYS
+from services.identity.settings import IdentitySettings
 
 
 class OwnKeys:
@@ -62,3 +66,15 @@ class PooledHasher:
         return tpool.execute(self._hasher.verify, stored, password)
 
 
+
+
+class OidcProvider(DependencyProvider):
+    """The ``oidc.provider.Provider`` of this container, or None while
+    ``SIFUWU_IDENTITY_OIDC_ISSUER`` is unset."""
+
+    def setup(self):
+        config = IdentitySettings.from_config(self.container.config).oidc
+        self.provider = Provider(config) if config is not None else None
+
+    def get_dependency(self, worker_ctx):
+        return self.provider

@@ -1,6 +1,8 @@
 """Storage of the identity service (身份服务存储): accounts, the audit of
-account changes, and the signing keys. Reads and writes only; the rules are
-in ``domain``.
+account changes, the signing keys, and the pending OIDC sign-ins
+(统一身份认证: a login's state, nonce and PKCE verifier until its callback, a
+TOTP ticket until its code). Reads and writes only; the rules are in
+``domain`` and ``oidc.domain``.
 
 ``IdentityRepository(uow)`` works inside a unit of work (the store's
 ``repository=IdentityRepository``) or, through ``Direct(db)``, outside one
@@ -9,7 +11,10 @@ in ``domain``.
 A unique index on ``username`` keeps one account per name; one on the keys'
 ``slot`` (``active``, ``next``, or ``retired:<kid>``) keeps one signing key
 and one successor even when two replicas rotate at once (the second
-transaction aborts on the index).
+transaction aborts on the index). A partial unique index on
+``oidc_subject`` links one provider user to at most one account; the
+pending sign-ins expire through a TTL index on ``expires_at`` (the steps
+also check the time: the store sweeps only once a minute).
 """
 
 import uuid
@@ -19,6 +24,7 @@ from pymongo import ASCENDING, DESCENDING, IndexModel
 ACCOUNTS = "accounts"
 AUDIT = "account_audit"
 KEYS = "signing_keys"
+OIDC_PENDING = "oidc_pending"
 
 INDEXES = {
     ACCOUNTS: [
@@ -26,6 +32,9 @@ INDEXES = {
                    unique=True),
         IndexModel([("role", ASCENDING), ("status", ASCENDING)],
                    name="by_role"),
+        IndexModel([("oidc_subject", ASCENDING)], name="one_oidc_subject",
+                   unique=True,
+                   partialFilterExpression={"oidc_subject": {"$type": "string"}}),
     ],
     AUDIT: [
         IndexModel([("at", DESCENDING)], name="audit_recent"),
@@ -34,6 +43,10 @@ INDEXES = {
     ],
     KEYS: [
         IndexModel([("slot", ASCENDING)], name="one_slot", unique=True),
+    ],
+    OIDC_PENDING: [
+        IndexModel([("expires_at", ASCENDING)], name="oidc_pending_ttl",
+                   expireAfterSeconds=0),
     ],
 }
 
@@ -90,6 +103,10 @@ class IdentityRepository:
         self._col(ACCOUNTS).update_one({"_id": account_id}, {"$set": fields},
                                        session=self._session)
 
+    def find_by_oidc_subject(self, subject):
+        return self._col(ACCOUNTS).find_one({"oidc_subject": subject},
+                                            session=self._session)
+
     def list_accounts(self, query=None):
         return list(self._col(ACCOUNTS).find(
             query or {}, sort=[("username", ASCENDING)],
@@ -124,3 +141,16 @@ class IdentityRepository:
 
     def delete_key(self, kid):
         self._col(KEYS).delete_one({"_id": kid}, session=self._session)
+
+
+    # -- pending OIDC sign-ins ---------------------------------------------------
+
+    def insert_pending(self, doc):
+        self._col(OIDC_PENDING).insert_one(dict(doc), session=self._session)
+        return doc
+
+    def take_pending(self, key, kind):
+        """The pending sign-in ``key`` of ``kind``, deleted as it is read
+        (a second read of the same key finds nothing)."""
+        return self._col(OIDC_PENDING).find_one_and_delete(
+            {"_id": key, "kind": kind}, session=self._session)

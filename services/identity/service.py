@@ -8,7 +8,8 @@ other service verifies it locally with the keys published at
 ``/.well-known/jwks.json`` (``sifuwu.access``). A timer (at start, then every
 ``SIFUWU_IDENTITY_KEY_CHECK_INTERVAL`` seconds) creates the first 工委
 account from ``SIFUWU_IDENTITY_BOOTSTRAP`` while no account exists, and
-creates, rotates and prunes the signing keys.
+creates, rotates and prunes the signing keys. Sign-in through the
+province's 统一身份认证 (OIDC) is ``oidc.entrypoints``.
 """
 
 import functools
@@ -23,6 +24,7 @@ from sifuwu.web import http, json_response, load_body
 from services.identity import domain, schemas, steps
 from sifuwu.timers import setting_timer
 from services.identity.dependencies import LocalAccess, PooledHasher
+from services.identity.oidc.entrypoints import OidcEntrypoints
 from services.identity.repository import INDEXES, Direct, IdentityRepository
 from services.identity.settings import IdentitySettings
 
@@ -36,7 +38,7 @@ def _account_body(account, enrolment=None):
     return body
 
 
-class IdentityService(ServiceBase):
+class IdentityService(OidcEntrypoints, ServiceBase):
     name = "identity"
     indexes = INDEXES
     settings_class = IdentitySettings
@@ -108,11 +110,8 @@ class IdentityService(ServiceBase):
                                 secrets=self.secrets, now=self.clock())
         if outcome.error is not None:
             raise outcome.error
-        return json_response({
-            "token": outcome.token, "token_type": "Bearer",
-            "expires_in": self.secrets.token_ttl,
-            "expires_at": outcome.expires_at,
-            **_account_body(outcome.account)})
+        return json_response(schemas.token_body(outcome,
+                                                self.secrets.token_ttl))
 
     @http("GET", "/.well-known/jwks.json")
     def jwks(self, request):

@@ -17,6 +17,7 @@ import pyotp
 from sifuwu import access
 from sifuwu.errors import Conflict, NotFound
 from services.identity import domain, signing
+from services.identity.oidc import domain as oidc
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,7 +94,9 @@ def _new_account(spec, secrets, now, created_by):
         "totp_secret": signing.seal(secrets.sealer, totp_secret)
         if totp_secret else None,
         "totp_last_step": None, "failed_count": 0, "last_failed_at": None,
-        "locked_until": None, "created_at": now, "created_by": created_by,
+        "locked_until": None, "oidc_subject": oidc.check_subject(
+            spec.get("oidc_subject")),
+        "created_at": now, "created_by": created_by,
         "updated_at": now, "last_login_at": None}, totp_secret
 
 
@@ -132,10 +135,14 @@ def create_account(uow, identity, spec, secrets, now):
         raise Conflict("用户名已被使用", code="username_taken")
     account, totp_secret = _new_account(
         dict(spec, totp_secret=None), secrets, now, created_by=actor["_id"])
+    _check_subject_free(uow, account["oidc_subject"], account["_id"])
     uow.repo.insert_account(account)
+    details = {"oidc_subject": account["oidc_subject"]} \
+        if account["oidc_subject"] else {}
     _audit(uow, domain.CREATED, account["_id"], actor, now,
            username=account["username"], role=account["role"],
-           unit_id=account["unit_id"], branch_id=account["branch_id"])
+           unit_id=account["unit_id"], branch_id=account["branch_id"],
+           **details)
     return account, _enrolment(account, totp_secret, secrets)
 
 
@@ -177,6 +184,29 @@ def change_role(uow, identity, account_id, change, secrets, now):
            after={"role": role, **scope})
     updated = dict(account, **fields)
     return updated, _enrolment(updated, totp_secret, secrets)
+
+
+def _check_subject_free(uow, subject, account_id):
+    if subject is None:
+        return
+    holder = uow.repo.find_by_oidc_subject(subject)
+    if holder is not None and holder["_id"] != account_id:
+        raise oidc.SubjectTaken()
+
+
+def link_oidc(uow, identity, account_id, subject, now):
+    """Link an account to its user at the province's 统一身份认证 (or
+    unlink it: ``subject`` None), by a 工委 account; audited."""
+    actor = _actor(uow, identity)
+    account = _account(uow, account_id)
+    subject = oidc.check_subject(subject)
+    _check_subject_free(uow, subject, account_id)
+    before = account.get("oidc_subject")
+    uow.repo.update_account(account_id, {"oidc_subject": subject,
+                                         "updated_at": now})
+    _audit(uow, oidc.LINKED if subject else oidc.UNLINKED, account_id,
+           actor, now, before=before, after=subject)
+    return dict(account, oidc_subject=subject, updated_at=now)
 
 
 def change_password(uow, identity, current, new, secrets, now):
@@ -246,13 +276,8 @@ def login(uow, credentials, secrets, now):
         # failed guess (a wrong code counts)
         return LoginOutcome(error=error)
     if error is not None:
-        fields, locked = domain.after_failure(account, now, policy)
-        uow.repo.update_account(account["_id"], fields)
-        if locked:
-            _audit(uow, domain.LOCKED, account["_id"], None, now,
-                   failures=fields["failed_count"])
-            error = domain.AccountLocked()
-        return LoginOutcome(error=error)
+        return LoginOutcome(error=record_failure(uow, account, error, now,
+                                                 policy))
     if account["status"] != domain.ACTIVE:
         return LoginOutcome(error=domain.AccountDisabled())
     fields = domain.after_success(now)
@@ -260,6 +285,23 @@ def login(uow, credentials, secrets, now):
         fields["totp_last_step"] = totp_step
     if secrets.hasher.check_needs_rehash(account["password_hash"]):
         fields["password_hash"] = secrets.hasher.hash(credentials["password"])
+    return issue_token(uow, account, fields, secrets, now)
+
+
+def record_failure(uow, account, error, now, policy):
+    """Count a failed attempt (and lock when it is one too many, audited);
+    the error to answer."""
+    fields, locked = domain.after_failure(account, now, policy)
+    uow.repo.update_account(account["_id"], fields)
+    if locked:
+        _audit(uow, domain.LOCKED, account["_id"], None, now,
+               failures=fields["failed_count"])
+        return domain.AccountLocked()
+    return error
+
+
+def issue_token(uow, account, fields, secrets, now):
+    """Store a sign-in's ``fields`` on the account and sign its token."""
     uow.repo.update_account(account["_id"], fields)
     key = _signing_key(uow, secrets, now)
     claims = domain.token_claims(account, now, secrets.token_ttl,
