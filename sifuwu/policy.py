@@ -46,6 +46,10 @@ def scoped(*city_roles):
 COMMON = {
     "health": public(),
     "prometheus_metrics": public(),
+    # the service's contract (OpenAPI) and its Swagger UI page
+    "openapi_json": public(),
+    "api_docs": public(),
+    "api_docs_asset": public(),
 }
 
 ROUTES = {
