@@ -104,6 +104,15 @@ def _base(schema):
     return re.sub(r"Schema$", "", schema.__name__)
 
 
+def extended(schema, name, **members):
+    """``schema``'s fields and ``members`` beside them, named ``name``."""
+    made = _SHAPES.get(name)
+    if made is None:
+        made = _SHAPES[name] = type(schema)(name, (schema,), {
+            key: _field(value) for key, value in members.items()})
+    return made
+
+
 def listing(schema, count="count"):
     """``{"items": [record], count: n}`` (``count=None``: no count)."""
     members = {"items": [schema]}
