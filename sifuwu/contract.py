@@ -19,7 +19,7 @@ import re
 
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
-from marshmallow import Schema, fields
+from marshmallow import INCLUDE, Schema, fields
 
 from sifuwu import __version__
 from sifuwu.access import CITY, HOME_SCOPE, ROLE_TITLES
@@ -77,15 +77,22 @@ class ErrorSchema(Schema):
 _SHAPES = {}
 
 
-def shape(name, **members):
+class OpenAnswer(Schema):
+    """The base of the shapes: an answer may grow keys, so it allows them."""
+
+    class Meta:
+        unknown = INCLUDE
+
+
+def shape(name, /, **members):
     """A response schema named ``name`` with ``members`` (marshmallow
     fields, or a schema class for one nested record, or ``[SchemaClass]``
     for a list of them). The same name gives the same class, so two routes
     answering the same shape share one component."""
     made = _SHAPES.get(name)
     if made is None:
-        made = _SHAPES[name] = Schema.from_dict(
-            {key: _field(value) for key, value in members.items()}, name=name)
+        made = _SHAPES[name] = type(OpenAnswer)(name, (OpenAnswer,), {
+            key: _field(value) for key, value in members.items()})
     elif set(made._declared_fields) != set(members):
         raise ValueError(f"two different shapes named {name}")
     return made
