@@ -93,7 +93,10 @@ DOCS_ASSETS = {
 
 DOCS_INIT = """window.addEventListener("load", function () {
   window.ui = SwaggerUIBundle({
-    url: "../openapi.json", dom_id: "#swagger-ui", deepLinking: true,
+    // relative to the page, so it works behind a path prefix; no outside
+    // validator (Swagger UI would otherwise call one on the internet)
+    url: "openapi.json", validatorUrl: null, dom_id: "#swagger-ui",
+    deepLinking: true,
     presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset],
     layout: "StandaloneLayout"
   });
