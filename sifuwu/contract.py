@@ -205,6 +205,9 @@ def _content(value):
         if value in BINARY:
             schema["format"] = "binary"
         return {value: {"schema": schema}}
+    if isinstance(value, tuple):  # one answer in several media types
+        return {media: body for item in value
+                for media, body in _content(item).items()}
     raise TypeError(f"unknown response declaration {value!r}")
 
 

@@ -208,7 +208,8 @@ class HttpEntrypoint(HttpRequestHandler):
     that takes no body), ``query`` the one its query
     string is loaded with, ``response`` the schema it dumps (a schema
     class or instance for a 200 JSON answer, a media type such as
-    ``"text/html"``, or ``{status: either}``; ``None`` as a value is an
+    ``"text/html"`` (a tuple of them for one answer in several), or
+    ``{status: any of these}``; ``None`` as a value is an
     answer without a body), ``summary`` a zh-CN line and ``errors``
     ``{status: "zh-CN reason"}`` for the errors of its own beyond those
     every route can give."""

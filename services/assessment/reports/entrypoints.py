@@ -57,8 +57,8 @@ class ReportEntrypoints(AssessmentEntrypoints):
                                 f'attachment; filename="assessment-{period}.xlsx"'})
 
     @http("GET", "/api/v1/charts/rankings/<period>.<any(png, svg):fmt>",
-          response={200: "image/png"},
-          summary="排名图（PNG 或 SVG：image/svg+xml）；单位、支部与三率公开，党员的须督查类角色",
+          response=("image/png", "image/svg+xml"),
+          summary="排名图（PNG 或 SVG）；单位、支部与三率公开，党员的须督查类角色",
           errors={400: "期间或对象类型有误",
                   401: "党员排名图须登录", 403: "党员排名图须工委、督查或审计"})
     def ranking_chart(self, request, period, fmt):
@@ -72,7 +72,7 @@ class ReportEntrypoints(AssessmentEntrypoints):
                         mimetype=CHART_TYPES[fmt])
 
     @http("GET", "/api/v1/charts/trend/<subject_type>/<subject_id>.<any(png, svg):fmt>",
-          response={200: "image/png"},
+          response=("image/png", "image/svg+xml"),
           summary="得分趋势图（PNG 或 SVG）；党员的须督查类角色",
           errors={400: "对象类型有误",
                   401: "党员趋势图须登录", 403: "党员趋势图须工委、督查或审计"})
