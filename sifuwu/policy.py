@@ -47,6 +47,10 @@ COMMON = {
     "health": public(),
     # Prometheus with the scrape token, or a 运维 / 工委 account
     "prometheus_metrics": scrape(OPERATOR, COMMITTEE),
+    # the service's contract (OpenAPI) and its Swagger UI page
+    "openapi_json": public(),
+    "api_docs": public(),
+    "api_docs_asset": public(),
 }
 
 ROUTES = {

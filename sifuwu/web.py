@@ -4,6 +4,7 @@ Every error a person or a system sees has a status, a machine ``code`` and a
 zh-CN ``message``; field errors come as ``fields``. Never a stack trace.
 """
 
+import dataclasses
 import datetime as dt
 import json
 import logging
@@ -177,6 +178,17 @@ def load_body(request, schema, max_bytes=1_048_576):
     return schema.load(payload)
 
 
+@dataclasses.dataclass(frozen=True)
+class RouteContract:
+    """What an ``@http`` route declares it takes and answers."""
+
+    request: object = None
+    response: object = None
+    query: object = None
+    summary: str | None = None
+    errors: dict = dataclasses.field(default_factory=dict)
+
+
 class HttpEntrypoint(HttpRequestHandler):
     """nameko's ``@http`` with sifuwu's access policy and error mapping,
     counted in ``sifuwu_http_requests_total`` by route template and status.
@@ -188,10 +200,27 @@ class HttpEntrypoint(HttpRequestHandler):
     ``Grant`` goes on as ``request.grant`` (who, and how far they see).
 
     ``body`` says what a write route takes: ``"json"`` (the default) or
-    ``"form"``; a request with another kind of body gets 415."""
+    ``"form"``; a request with another kind of body gets 415.
 
-    def __init__(self, method, url, body="json", **kwargs):
+    The route's contract is declared here too, for ``sifuwu.contract`` to
+    read (nothing of it changes what the route does): ``request`` the
+    marshmallow schema its body is loaded with (``False``: a write route
+    that takes no body), ``query`` the one its query
+    string is loaded with, ``response`` the schema it dumps (a schema
+    class or instance for a 200 JSON answer, a media type such as
+    ``"text/html"`` (a tuple of them for one answer in several), or
+    ``{status: any of these}``; ``None`` as a value is an
+    answer without a body), ``summary`` a zh-CN line and ``errors``
+    ``{status: "zh-CN reason"}`` for the errors of its own beyond those
+    every route can give."""
+
+    def __init__(self, method, url, body="json", *, request=None,
+                 response=None, query=None, summary=None, errors=None,
+                 **kwargs):
         self.body = body
+        self.contract = RouteContract(request=request, response=response,
+                                      query=query, summary=summary,
+                                      errors=dict(errors or {}))
         super().__init__(method, url, **kwargs)
 
     def setup(self):

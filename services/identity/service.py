@@ -15,11 +15,13 @@ province's 统一身份认证 (OIDC) is ``oidc.entrypoints``.
 import functools
 import logging
 
+from marshmallow import fields
 from pymongo.errors import DuplicateKeyError
 
 from sifuwu.errors import Conflict
 from sifuwu.policy import POLICY
 from sifuwu.service import ServiceBase
+from sifuwu.contract import listing, shape, wrapped
 from sifuwu.web import http, json_response, load_body
 from services.identity import domain, schemas, steps
 from sifuwu.timers import setting_timer
@@ -95,7 +97,18 @@ class IdentityService(OidcEntrypoints, ServiceBase):
 
     # -- login and keys ----------------------------------------------------------
 
-    @http("POST", "/api/v1/login")
+    @http("POST", "/api/v1/login", request=schemas.LoginSchema,
+          response=shape("LoginAnswer", token=fields.String(),
+                         token_type=fields.String(),
+                         expires_in=fields.Integer(),
+                         expires_at=fields.DateTime(),
+                         account=schemas.AccountSchema),
+          summary="登录：用户名、密码（及动态口令）换取访问令牌",
+          errors={401: "用户名或密码错误（invalid_credentials），或须提供"
+                       "动态口令（totp_required）",
+                  403: "账户已停用（account_disabled）",
+                  423: "登录失败次数过多，账户已临时锁定（account_locked）",
+                  429: "尝试过于频繁，稍后再试"})
     def login(self, request):
         """Public: username, password (and TOTP) → a signed access token.
         No token is checked here (a stale one must not stop a new login)."""
@@ -113,21 +126,29 @@ class IdentityService(OidcEntrypoints, ServiceBase):
         return json_response(schemas.token_body(outcome,
                                                 self.secrets.token_ttl))
 
-    @http("GET", "/.well-known/jwks.json")
+    @http("GET", "/.well-known/jwks.json",
+          response=shape("Jwks", keys=fields.List(fields.Dict())),
+          summary="验证访问令牌的公钥（JWKS）")
     def jwks(self, request):
         """Public: the keys that verify tokens (next, active, and retired
         ones until their last token has expired)."""
         return json_response(steps.published_keys(self._read(), self.clock()),
                              headers={"Cache-Control": "public, max-age=60"})
 
-    @http("GET", "/api/v1/keys")
+    @http("GET", "/api/v1/keys",
+          response=listing(schemas.KeyWindowSchema),
+          summary="签名密钥及其发布期")
     def list_keys(self, request):
         keys = steps.key_windows(self._read(), self.clock())
         return json_response({
             "items": schemas.KeyWindowSchema(many=True).dump(keys),
             "count": len(keys)})
 
-    @http("POST", "/api/v1/keys/rotate")
+    @http("POST", "/api/v1/keys/rotate", request=False,
+          response={201: shape("KeyRotation", retired=fields.String(
+              allow_none=True), publish_until=fields.DateTime(
+              allow_none=True))},
+          summary="立即轮换签名密钥")
     def rotate_keys(self, request):
         """Rotate now: the next key signs, the active one stays published
         until its tokens have expired."""
@@ -141,12 +162,16 @@ class IdentityService(OidcEntrypoints, ServiceBase):
 
     # -- the caller ----------------------------------------------------------------
 
-    @http("GET", "/api/v1/me")
+    @http("GET", "/api/v1/me", response=schemas.IdentitySchema,
+          summary="当前登录者")
     def me(self, request):
         grant = request.grant
         return json_response(schemas.IdentitySchema().dump(grant.identity))
 
-    @http("PUT", "/api/v1/me/password")
+    @http("PUT", "/api/v1/me/password",
+          request=schemas.PasswordChangeSchema,
+          response=wrapped("account", schemas.AccountSchema),
+          summary="修改本人密码")
     def change_password(self, request):
         grant = request.grant
         change = load_body(request, schemas.PasswordChangeSchema(),
@@ -159,7 +184,12 @@ class IdentityService(OidcEntrypoints, ServiceBase):
 
     # -- accounts (工委) ------------------------------------------------------------
 
-    @http("POST", "/api/v1/accounts")
+    @http("POST", "/api/v1/accounts", request=schemas.AccountCreateSchema,
+          response={201: shape("AccountCreated",
+                               account=schemas.AccountSchema,
+                               totp=fields.Dict())},
+          summary="创建账户（动态口令的密钥仅此一次显示）",
+          errors={409: "用户名已被使用（username_taken）"})
     def create_account(self, request):
         grant = request.grant
         spec = load_body(request, schemas.AccountCreateSchema(),
@@ -172,19 +202,25 @@ class IdentityService(OidcEntrypoints, ServiceBase):
             raise Conflict("用户名已被使用", code="username_taken")
         return json_response(_account_body(account, enrolment), status=201)
 
-    @http("GET", "/api/v1/accounts")
+    @http("GET", "/api/v1/accounts", response=listing(schemas.AccountSchema),
+          summary="账户列表")
     def list_accounts(self, request):
         accounts = steps.list_accounts(self._read())
         return json_response({
             "items": schemas.AccountSchema(many=True).dump(accounts),
             "count": len(accounts)})
 
-    @http("GET", "/api/v1/accounts/<account_id>")
+    @http("GET", "/api/v1/accounts/<account_id>",
+          response=wrapped("account", schemas.AccountSchema),
+          summary="一个账户")
     def get_account(self, request, account_id):
         return json_response(_account_body(
             steps.show_account(self._read(), account_id)))
 
-    @http("POST", "/api/v1/accounts/<account_id>/disable")
+    @http("POST", "/api/v1/accounts/<account_id>/disable", request=False,
+          response=wrapped("account", schemas.AccountSchema),
+          summary="停用账户",
+          errors={409: "状态不允许，或将停用最后一个工委账户"})
     def disable_account(self, request, account_id):
         grant = request.grant
         account = self._run(steps.set_status, identity=grant.identity,
@@ -192,7 +228,9 @@ class IdentityService(OidcEntrypoints, ServiceBase):
                             now=self.clock())
         return json_response(_account_body(account))
 
-    @http("POST", "/api/v1/accounts/<account_id>/enable")
+    @http("POST", "/api/v1/accounts/<account_id>/enable", request=False,
+          response=wrapped("account", schemas.AccountSchema),
+          summary="启用账户", errors={409: "状态不允许"})
     def enable_account(self, request, account_id):
         grant = request.grant
         account = self._run(steps.set_status, identity=grant.identity,
@@ -200,7 +238,12 @@ class IdentityService(OidcEntrypoints, ServiceBase):
                             now=self.clock())
         return json_response(_account_body(account))
 
-    @http("PUT", "/api/v1/accounts/<account_id>/role")
+    @http("PUT", "/api/v1/accounts/<account_id>/role",
+          request=schemas.RoleChangeSchema,
+          response=shape("AccountCreated", account=schemas.AccountSchema,
+                         totp=fields.Dict()),
+          summary="更改账户角色及其单位或支部",
+          errors={409: "将撤下最后一个工委账户"})
     def change_role(self, request, account_id):
         grant = request.grant
         change = load_body(request, schemas.RoleChangeSchema(),
@@ -210,7 +253,8 @@ class IdentityService(OidcEntrypoints, ServiceBase):
             change=change, secrets=self.secrets, now=self.clock())
         return json_response(_account_body(account, enrolment))
 
-    @http("GET", "/api/v1/audit")
+    @http("GET", "/api/v1/audit", response=listing(schemas.AuditEntrySchema),
+          summary="账户变更审计记录（新的在前；?account= 筛选）")
     def audit(self, request):
         """Account changes, newest first (工委 and 审计)."""
         entries = steps.audit_entries(self._read(),

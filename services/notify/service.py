@@ -17,6 +17,7 @@ import functools
 import logging
 
 from itsdangerous import BadSignature, URLSafeSerializer
+from marshmallow import fields
 from nameko.timer import timer
 
 from sifuwu import events as ev
@@ -25,6 +26,7 @@ from sifuwu.batch import batch_consumes
 from sifuwu.consumer import consumes
 from sifuwu.errors import Forbidden
 from sifuwu.service import ServiceBase
+from sifuwu.contract import listing, shape
 from sifuwu.web import http, json_response, load_body
 from services.notify import contacts, schemas, steps
 from services.notify.delivery import first_due
@@ -141,7 +143,9 @@ class NotifyService(ServiceBase):
                               as_of=envelope["occurred_at"]),
             consumed=envelope, repository=NotifyRepository)
 
-    @http("PUT", "/api/v1/contacts/<kind>/<ref_id>")
+    @http("PUT", "/api/v1/contacts/<kind>/<ref_id>",
+          request=schemas.ContactSchema, response=schemas.ContactOutSchema,
+          summary="补录联系方式（kind: member、recipient 等）")
     def put_contact(self, request, kind, ref_id):
         """Staff add addresses the directory does not carry."""
         contacts.check_kind(kind)  # an unknown path, before reading a body
@@ -154,7 +158,8 @@ class NotifyService(ServiceBase):
             repository=NotifyRepository)
         return json_response(schemas.ContactOutSchema().dump(saved))
 
-    @http("GET", "/api/v1/contacts/<kind>/<ref_id>")
+    @http("GET", "/api/v1/contacts/<kind>/<ref_id>",
+          response=schemas.ContactOutSchema, summary="一条联系方式（已脱敏）")
     def get_contact(self, request, kind, ref_id):
         saved = steps.show_contact(self._read(), kind, ref_id)
         return json_response(schemas.ContactOutSchema().dump(saved))
@@ -173,7 +178,8 @@ class NotifyService(ServiceBase):
 
     # -- operators -------------------------------------------------------------
 
-    @http("GET", "/api/v1/messages")
+    @http("GET", "/api/v1/messages", query=schemas.MessageQuerySchema,
+          response=listing(schemas.MessageSchema), summary="消息记录")
     def list_messages(self, request):
         filters = schemas.MessageQuerySchema().load(request.args.to_dict())
         messages = steps.list_messages(self._read(), filters,
@@ -182,7 +188,10 @@ class NotifyService(ServiceBase):
             "items": schemas.MessageSchema(many=True).dump(messages),
             "count": len(messages)})
 
-    @http("GET", "/api/v1/messages/stats")
+    @http("GET", "/api/v1/messages/stats", query=schemas.StatsQuerySchema,
+          response=shape("MessageStats", items=fields.List(fields.Dict()),
+                         adapters=fields.Dict()),
+          summary="按渠道与状态统计消息，及各渠道的适配器")
     def message_stats(self, request):
         period = schemas.StatsQuerySchema().load(request.args.to_dict())
         return json_response({
@@ -190,19 +199,24 @@ class NotifyService(ServiceBase):
                                          period["until"]),
             "adapters": self.channels.describe()})
 
-    @http("GET", "/api/v1/messages/skipped")
+    @http("GET", "/api/v1/messages/skipped",
+          response=listing(schemas.SkipSchema),
+          summary="未发送的通知及原因（?event_id= 筛选）")
     def skipped(self, request):
         skips = self._read().repo.skips_for(request.args.get("event_id"))
         return json_response({
             "items": schemas.SkipSchema(many=True).dump(skips),
             "count": len(skips)})
 
-    @http("GET", "/api/v1/messages/<message_id>")
+    @http("GET", "/api/v1/messages/<message_id>",
+          response=schemas.MessageSchema, summary="一条消息及其投递历史")
     def get_message(self, request, message_id):
         message = self._read().repo.get_message(message_id)
         return json_response(schemas.MessageSchema().dump(message))
 
-    @http("POST", "/api/v1/messages/<message_id>/resend")
+    @http("POST", "/api/v1/messages/<message_id>/resend", request=False,
+          response={201: schemas.MessageSchema}, summary="重发一条消息",
+          errors={409: "该消息当前状态不能重发"})
     def resend_message(self, request, message_id):
         who = actor(request)
         now = self.clock()
@@ -217,7 +231,9 @@ class NotifyService(ServiceBase):
 
     # -- preferences (staff, or the recipient through an opt-out link) ----------
 
-    @http("PUT", "/api/v1/preferences")
+    @http("PUT", "/api/v1/preferences", request=schemas.PreferenceSchema,
+          response=schemas.PreferenceOutSchema,
+          summary="设置接收者的通知偏好（答复含退订令牌 optout_token）")
     def set_preference(self, request):
         wishes = load_body(request, schemas.PreferenceSchema(),
                            self.settings.max_body_bytes)
@@ -230,12 +246,18 @@ class NotifyService(ServiceBase):
         body["optout_token"] = self._optout_signer().dumps(recipient)
         return json_response(body)
 
-    @http("GET", "/api/v1/preferences/<recipient>")
+    @http("GET", "/api/v1/preferences/<recipient>",
+          response=schemas.PreferenceOutSchema, summary="一位接收者的通知偏好")
     def get_preference(self, request, recipient):
         saved = steps.show_preference(self._read(), recipient)
         return json_response(schemas.PreferenceOutSchema().dump(saved))
 
-    @http("POST", "/api/v1/optout/<token>")
+    @http("POST", "/api/v1/optout/<token>", request=False,
+          response=shape("OptOut", recipient=fields.String(),
+                         opt_out_non_essential=fields.Boolean(),
+                         message=fields.String()),
+          summary="接收者本人退订非必要通知（退订链接即凭证）",
+          errors={403: "退订链接无效"})
     def opt_out(self, request, token):
         """The recipient's own opt-out of non-essential messages (退订)."""
         try:
@@ -255,7 +277,8 @@ class NotifyService(ServiceBase):
 
     # -- the public board feed (网) ----------------------------------------------
 
-    @http("GET", "/api/v1/board-items")
+    @http("GET", "/api/v1/board-items",
+          response=listing(schemas.BoardItemSchema), summary="公示栏条目（公开）")
     def board(self, request):
         items = self._read().repo.board_items()
         return json_response({

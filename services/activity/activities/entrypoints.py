@@ -3,9 +3,11 @@ service. Thin: load with a schema, run one step, dump."""
 
 from sifuwu import events as ev
 from sifuwu.errors import Forbidden, NotFound
+from sifuwu.contract import page_of
 from sifuwu.web import http, json_response, load_body
 from services.activity.activities import schemas, steps
 from services.activity.activities.repository import ActivityLogRepository
+from services.activity.schemas import QuerySchema
 from services.activity.web import (
     EXPECTED, empty_page, page_body, query_args, scoped_query,
 )
@@ -15,7 +17,10 @@ class ActivityEntrypoints:
     """活动记录 entrypoints; needs ``store``, ``settings`` and ``rules`` as
     ``ActivityService`` provides them."""
 
-    @http("POST", "/api/v1/activities")
+    @http("POST", "/api/v1/activities", request=schemas.ActivityCreateSchema,
+          response={201: schemas.ActivitySchema}, summary="登记一次服务活动",
+          errors={403: "角色无权访问，或不是本单位（本支部）的党员（out_of_scope）",
+                  404: "引用的党员、单位或诉求不存在"})
     def log_activity(self, request):
         # staff only: an activity scores a member and sends the recipient an
         # SMS; unit staff and branch secretaries log their own unit's
@@ -33,7 +38,8 @@ class ActivityEntrypoints:
                              status=201)
 
     @http("GET", "/api/v1/activities/<activity_id>",
-          expected_exceptions=EXPECTED)
+          expected_exceptions=EXPECTED, response=schemas.ActivitySchema,
+          summary="一次活动（他单位的记录亦答 404）")
     def get_activity(self, request, activity_id):
         activity = steps.get_activity(
             ActivityLogRepository.reading(self.store.db), activity_id)
@@ -43,7 +49,9 @@ class ActivityEntrypoints:
                             what="服务活动")
         return json_response(schemas.ActivitySchema().dump(activity))
 
-    @http("GET", "/api/v1/activities")
+    @http("GET", "/api/v1/activities", query=QuerySchema,
+          response=page_of(schemas.ActivitySchema),
+          summary="查询服务活动和党建活动（单位角色只见本单位）")
     def list_activities(self, request):
         query = scoped_query(request, query_args(request))
         page = empty_page(query_args(request)) if query is None else \

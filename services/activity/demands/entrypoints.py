@@ -5,9 +5,11 @@ dump."""
 from sifuwu.access import CITY
 from sifuwu.errors import DomainError
 from sifuwu.timers import setting_timer
+from sifuwu.contract import page_of
 from sifuwu.web import http, json_response, load_body
 from services.activity.demands import domain, schemas, steps
 from services.activity.demands.repository import DemandRepository
+from services.activity.schemas import QuerySchema
 from services.activity.web import (
     EXPECTED, empty_page, page_body, query_args, scoped_query, staff_identity,
 )
@@ -20,14 +22,17 @@ class DemandEntrypoints:
     def _demand_schema(self):
         return schemas.DemandSchema(tz=self.settings.tz)
 
-    @http("GET", "/api/v1/demands")
+    @http("GET", "/api/v1/demands", query=QuerySchema,
+          response=page_of(schemas.DemandSchema),
+          summary="查询诉求（单位角色只见本单位）")
     def list_demands(self, request):
         query = scoped_query(request, query_args(request))
         page = empty_page(query_args(request)) if query is None else \
             steps.list_demands(DemandRepository.reading(self.store.db), query)
         return json_response(page_body(page, self._demand_schema()))
 
-    @http("GET", "/api/v1/demands/<demand_id>", expected_exceptions=EXPECTED)
+    @http("GET", "/api/v1/demands/<demand_id>", expected_exceptions=EXPECTED,
+          response=schemas.DemandSchema, summary="一项诉求")
     def get_demand(self, request, demand_id):
         demand = steps.get_demand(DemandRepository.reading(self.store.db),
                                   demand_id)
@@ -40,7 +45,11 @@ class DemandEntrypoints:
                             demand.get("branch_id"), what="诉求")
 
     @http("POST", "/api/v1/demands/<demand_id>/<action>",
-          expected_exceptions=EXPECTED)
+          expected_exceptions=EXPECTED, request=schemas.DemandActionSchema,
+          response=schemas.DemandSchema,
+          summary="响应 / 开始办理 / 办结 / 确认 / 重新打开 / 转办（请求体可省略；转办须说明理由）",
+          errors={404: "未找到诉求或操作（unknown_action）",
+                  409: "当前状态不允许该操作（message 说明原因）"})
     def act_on_demand(self, request, demand_id, action):
         staff = staff_identity(request)
         if action not in domain.ACTIONS:

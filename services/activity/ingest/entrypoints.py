@@ -176,7 +176,16 @@ class IngestEntrypoints:
                     outcomes[index] = (envelope["event_id"], status, value)
         return outcomes
 
-    @http("POST", "/api/v1/events", expected_exceptions=EXPECTED)
+    @http("POST", "/api/v1/events", expected_exceptions=EXPECTED,
+          request=schemas.IngestEnvelopeSchema,
+          response={202: schemas.IngestAnswerSchema,
+                    200: schemas.IngestAnswerSchema},
+          summary="报送一条事件（202 已受理；200 为重复报送，不重复生效；"
+                  "各类型的 data 见 docs/openapi.json）",
+          errors={403: "source 或事件类型不是该客户端可报送的（source_not_allowed、"
+                       "type_not_allowed），或记录由其他来源系统维护（not_owner）",
+                  404: "引用的对象不存在",
+                  409: "状态冲突：编号已登记，或诉求状态不允许该操作"})
     def ingest_event(self, request):
         sender = self._sender(request)
         payload = read_json(request, self.settings.max_body_bytes)
@@ -184,7 +193,10 @@ class IngestEntrypoints:
         return json_response(answer, status=202 if answer["status"] ==
                              "accepted" else 200)
 
-    @http("POST", "/api/v1/events:batch", expected_exceptions=EXPECTED)
+    @http("POST", "/api/v1/events:batch", expected_exceptions=EXPECTED,
+          request=schemas.BatchSchema, response=schemas.BatchAnswerSchema,
+          summary="批量报送（每批最多 1000 条，逐条答复）",
+          errors={413: "超过 1000 条（batch_too_large）或请求体过大"})
     def ingest_batch(self, request):
         sender = self._sender(request)
         payload = read_json(request, self.settings.max_body_bytes * 8)
@@ -221,7 +233,8 @@ class IngestEntrypoints:
                 for _, status, value in self._ingest_many(messages, "amqp")]
 
     @http("GET", "/api/v1/events/<source>/<event_id>",
-          expected_exceptions=EXPECTED)
+          expected_exceptions=EXPECTED, response=schemas.ReceiptSchema,
+          summary="一条已接收事件的回执（何时、经何渠道、由哪个接入客户端报送）")
     def get_receipt(self, request, source, event_id):
         """The receipt of one ingested event: when and how it came, and
         the API client that sent it."""

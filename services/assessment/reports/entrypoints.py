@@ -25,7 +25,9 @@ PUBLIC_CHART_SUBJECTS = ("unit", "branch", "three_rates")
 class ReportEntrypoints(AssessmentEntrypoints):
     """CSV and XLSX exports, ranking and trend charts."""
 
-    @http("GET", "/api/v1/exports/<period>.csv")
+    @http("GET", "/api/v1/exports/<period>.csv", response="text/csv",
+          summary="导出排名（CSV；?subject_type= 只导出一类）",
+          errors={400: "期间或对象类型有误"})
     def export_csv(self, request, period):
         self._staff(request)
         schemas.period_arg(period)
@@ -38,7 +40,9 @@ class ReportEntrypoints(AssessmentEntrypoints):
                             "Content-Disposition":
                                 f'attachment; filename="assessment-{period}.csv"'})
 
-    @http("GET", "/api/v1/exports/<period>.xlsx")
+    @http("GET", "/api/v1/exports/<period>.xlsx", response=XLSX_TYPE,
+          summary="导出述职考评表（XLSX：排名、三率、评价）",
+          errors={400: "期间格式有误"})
     def export_xlsx(self, request, period):
         self._staff(request)
         schemas.period_arg(period)
@@ -52,7 +56,11 @@ class ReportEntrypoints(AssessmentEntrypoints):
                             "Content-Disposition":
                                 f'attachment; filename="assessment-{period}.xlsx"'})
 
-    @http("GET", "/api/v1/charts/rankings/<period>.<any(png, svg):fmt>")
+    @http("GET", "/api/v1/charts/rankings/<period>.<any(png, svg):fmt>",
+          response=("image/png", "image/svg+xml"),
+          summary="排名图（PNG 或 SVG）；单位、支部与三率公开，党员的须督查类角色",
+          errors={400: "期间或对象类型有误",
+                  401: "党员排名图须登录", 403: "党员排名图须工委、督查或审计"})
     def ranking_chart(self, request, period, fmt):
         schemas.period_arg(period)
         subject_type = request.args.get("subject_type", "unit")
@@ -63,7 +71,11 @@ class ReportEntrypoints(AssessmentEntrypoints):
         return Response(domain.ranking_chart(board, fmt),
                         mimetype=CHART_TYPES[fmt])
 
-    @http("GET", "/api/v1/charts/trend/<subject_type>/<subject_id>.<any(png, svg):fmt>")
+    @http("GET", "/api/v1/charts/trend/<subject_type>/<subject_id>.<any(png, svg):fmt>",
+          response=("image/png", "image/svg+xml"),
+          summary="得分趋势图（PNG 或 SVG）；党员的须督查类角色",
+          errors={400: "对象类型有误",
+                  401: "党员趋势图须登录", 403: "党员趋势图须工委、督查或审计"})
     def trend_chart(self, request, subject_type, subject_id, fmt):
         schemas.subject_type_arg(subject_type)
         if subject_type not in PUBLIC_CHART_SUBJECTS:

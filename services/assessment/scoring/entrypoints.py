@@ -8,6 +8,9 @@ Thin: load with a schema, run one step in a unit of work, dump.
 from sifuwu import events as ev
 from sifuwu.batch import batch_consumes
 from sifuwu.consumer import consumes
+from marshmallow import fields
+
+from sifuwu.contract import shape
 from sifuwu.web import http, json_response, load_body
 from services.assessment import schemas
 from services.assessment.domain import months_of
@@ -146,14 +149,17 @@ class ScoringEntrypoints(AssessmentEntrypoints):
 
     # -- scorecards ----------------------------------------------------------
 
-    @http("GET", "/api/v1/scorecards/members/<member_id>")
+    @http("GET", "/api/v1/scorecards/members/<member_id>",
+          response=schemas.MemberScorecardSchema, summary="一名党员的月度积分卡")
     def member_scorecard(self, request, member_id):
         self._check_subject(request, "member", member_id)
         card = queries.member_scorecard(self._reads(ScoringRepository),
                                         member_id)
         return json_response(schemas.MemberScorecardSchema().dump(card))
 
-    @http("GET", "/api/v1/scorecards/<subject_type>/<subject_id>/<period>")
+    @http("GET", "/api/v1/scorecards/<subject_type>/<subject_id>/<period>",
+          response=schemas.ScorecardSchema, summary="单位、支部或党员在一个期间的积分卡",
+          errors={400: "期间或对象类型有误"})
     def subject_scorecard(self, request, subject_type, subject_id, period):
         schemas.subject_type_arg(subject_type)
         schemas.period_arg(period)
@@ -164,7 +170,9 @@ class ScoringEntrypoints(AssessmentEntrypoints):
 
     # -- schemes -------------------------------------------------------------
 
-    @http("GET", "/api/v1/schemes")
+    @http("GET", "/api/v1/schemes",
+          response=shape("SchemeList", schemes=[schemas.SchemeSchema]),
+          summary="考评方案的各版本")
     def list_schemes(self, request):
         self._staff(request)
         scores = self._reads(ScoringRepository)
@@ -172,13 +180,15 @@ class ScoringEntrypoints(AssessmentEntrypoints):
         return json_response({"schemes": schemas.SchemeSchema(
             many=True).dump(scores.all_schemes())})
 
-    @http("GET", "/api/v1/schemes/<int:version>")
+    @http("GET", "/api/v1/schemes/<int:version>", response=schemas.SchemeSchema,
+          summary="一版考评方案")
     def get_scheme(self, request, version):
         self._staff(request)
         scheme = self._reads(ScoringRepository).get_scheme(version)
         return json_response(schemas.SchemeSchema().dump(scheme))
 
-    @http("POST", "/api/v1/schemes")
+    @http("POST", "/api/v1/schemes", request=schemas.SchemeCreateSchema,
+          response={201: schemas.SchemeSchema}, summary="新增一版考评方案")
     def create_scheme(self, request):
         who = self._staff(request)
         body = load_body(request, schemas.SchemeCreateSchema(),
@@ -191,7 +201,11 @@ class ScoringEntrypoints(AssessmentEntrypoints):
             repository=ScoringRepository)
         return json_response(schemas.SchemeSchema().dump(scheme), status=201)
 
-    @http("POST", "/api/v1/periods/<period>/rescore")
+    @http("POST", "/api/v1/periods/<period>/rescore",
+          request=schemas.RescoreSchema,
+          response=shape("RescoreAnswer", period=fields.String(),
+                         version=fields.Integer(), cards=fields.Integer()),
+          summary="按某版方案重算一个期间的积分卡")
     def rescore(self, request, period):
         self._staff(request)
         schemas.period_arg(period)

@@ -13,7 +13,7 @@ import uuid
 
 import jinja2
 from itsdangerous import BadSignature, URLSafeSerializer
-from marshmallow import ValidationError
+from marshmallow import ValidationError, fields
 from werkzeug.wrappers import Response
 
 from sifuwu import events as ev
@@ -21,6 +21,7 @@ from sifuwu.access import actor as acting_account
 from sifuwu.consumer import consumes
 from sifuwu.errors import Conflict, DomainError
 from sifuwu.privacy import Sealer
+from sifuwu.contract import shape
 from sifuwu.web import http, json_response, load_body
 from services.assessment.selection import audit, domain, draw, schemas, steps
 from sifuwu.workdays import WorkCalendar
@@ -120,7 +121,10 @@ class SelectionEntrypoints:
 
     # -- plan, nominations, recommendations ------------------------------------
 
-    @http("POST", PREFIX)
+    @http("POST", PREFIX,
+          request=schemas.PlanSchema,
+          response={201: shape("SelectionCampaign", campaign_id=fields.String(), title=fields.String(), period=fields.String(), status=fields.String(), status_title=fields.String(), plan=fields.Dict(), commitment=fields.String(allow_none=True), seed=fields.String(allow_none=True), publicity=fields.Dict(allow_none=True), final=fields.List(fields.Dict(), allow_none=True), removed=fields.List(fields.Dict()), chain_head=fields.String(allow_none=True), ranking=fields.List(fields.Dict()))},
+          summary="发布开门评选方案")
     def selection_publish(self, request):
         actor = self._selection_staff(request)
         plan = load_body(request, schemas.PlanSchema(),
@@ -132,12 +136,18 @@ class SelectionEntrypoints:
             actor=actor, now=now), correlation_id=campaign_id)
         return json_response(public_campaign(campaign), status=201)
 
-    @http("GET", PREFIX + "/<campaign_id>")
+    @http("GET", PREFIX + "/<campaign_id>",
+          response=shape("SelectionCampaign", campaign_id=fields.String(), title=fields.String(), period=fields.String(), status=fields.String(), status_title=fields.String(), plan=fields.Dict(), commitment=fields.String(allow_none=True), seed=fields.String(allow_none=True), publicity=fields.Dict(allow_none=True), final=fields.List(fields.Dict(), allow_none=True), removed=fields.List(fields.Dict()), chain_head=fields.String(allow_none=True), ranking=fields.List(fields.Dict())),
+          summary="一项评选活动（公开视图）")
     def selection_show(self, request, campaign_id):
         campaign = repo.get_campaign(self.store.db, campaign_id)
         return json_response(public_campaign(campaign))
 
-    @http("POST", PREFIX + "/<campaign_id>/nominations")
+    @http("POST", PREFIX + "/<campaign_id>/nominations",
+          request=schemas.NominationSchema,
+          response={201: shape("NominationEntry", candidate_id=fields.String(), candidate_type=fields.String(), name=fields.String(), unit_id=fields.String(), unit_name=fields.String(), award=fields.String(), source=fields.String(), reason=fields.String(), scorecard_score=fields.Float(allow_none=True))},
+          summary="提名候选对象",
+          errors={409: "评选活动当前状态不允许该操作（message 说明原因）"})
     def selection_nominate(self, request, campaign_id):
         actor = self._selection_staff(request)
         nomination = load_body(request, schemas.NominationSchema(),
@@ -147,7 +157,9 @@ class SelectionEntrypoints:
             actor=actor, now=self.clock()))
         return json_response(doc, status=201)
 
-    @http("GET", PREFIX + "/<campaign_id>/nominations")
+    @http("GET", PREFIX + "/<campaign_id>/nominations",
+          response=shape("Nominations", nominations=[shape("NominationEntry", candidate_id=fields.String(), candidate_type=fields.String(), name=fields.String(), unit_id=fields.String(), unit_name=fields.String(), award=fields.String(), source=fields.String(), reason=fields.String(), scorecard_score=fields.Float(allow_none=True))]),
+          summary="提名名单（含姓名与积分）")
     def selection_nominations(self, request, campaign_id):
         """Nominations with names and scores: staff only (the public sees the
         list once publicity opens, on feedback's board)."""
@@ -159,7 +171,9 @@ class SelectionEntrypoints:
                                    "reason", "scorecard_score")}
             for n in repo.nominations(self.store.db, campaign_id)]})
 
-    @http("GET", PREFIX + "/<campaign_id>/recommendations")
+    @http("GET", PREFIX + "/<campaign_id>/recommendations",
+          response=shape("Recommendations", recommendations=fields.List(fields.Dict())),
+          summary="公众推荐的典型")
     def selection_recommendations(self, request, campaign_id):
         self._selection_staff(request)
         return json_response({"recommendations": repo.recommendations(
@@ -174,7 +188,11 @@ class SelectionEntrypoints:
 
     # -- pool, commitment, draw, reveal ----------------------------------------
 
-    @http("POST", PREFIX + "/<campaign_id>/evaluators")
+    @http("POST", PREFIX + "/<campaign_id>/evaluators",
+          request=schemas.PoolSchema,
+          response=shape("EvaluatorPool", pool=fields.Dict(), size=fields.Integer()),
+          summary="登记评委库",
+          errors={409: "评选活动当前状态不允许该操作（message 说明原因）"})
     def selection_pool(self, request, campaign_id):
         actor = self._selection_staff(request)
         body = load_body(request, schemas.PoolSchema(),
@@ -187,7 +205,9 @@ class SelectionEntrypoints:
         return json_response({"pool": draw.pool_snapshot(pool),
                               "size": len(pool)})
 
-    @http("GET", PREFIX + "/<campaign_id>/evaluators")
+    @http("GET", PREFIX + "/<campaign_id>/evaluators",
+          response=shape("Evaluators", evaluators=fields.List(fields.Dict())),
+          summary="评委库")
     def selection_pool_list(self, request, campaign_id):
         self._selection_staff(request)
         pool = repo.evaluators(self.store.db, campaign_id)
@@ -196,7 +216,11 @@ class SelectionEntrypoints:
                                    "unit_id", "relations")}
             for e in pool]})
 
-    @http("POST", PREFIX + "/<campaign_id>/commitment")
+    @http("POST", PREFIX + "/<campaign_id>/commitment",
+          request=False,
+          response={201: shape("Commitment", commitment=fields.String())},
+          summary="公布随机种子的承诺（哈希）",
+          errors={409: "评选活动当前状态不允许该操作（message 说明原因）"})
     def selection_commit(self, request, campaign_id):
         self._selection_staff(request)
         seed = secrets.token_hex(32)
@@ -205,7 +229,11 @@ class SelectionEntrypoints:
             now=self.clock()))
         return json_response(result, status=201)
 
-    @http("POST", PREFIX + "/<campaign_id>/draw")
+    @http("POST", PREFIX + "/<campaign_id>/draw",
+          request=False,
+          response={201: shape("Draw", round=fields.Integer(), commitment=fields.String(), panel=fields.List(fields.Dict()), excluded=fields.List(fields.Dict()))},
+          summary="抽取评选组（答复含各评委的评分链接）",
+          errors={409: "评选活动当前状态不允许该操作（message 说明原因）"})
     def selection_draw(self, request, campaign_id):
         self._selection_staff(request)
         panel, failure = self._selection_run(functools.partial(
@@ -218,14 +246,20 @@ class SelectionEntrypoints:
                                            panel["seated"]),
             "excluded": panel["excluded"]}, status=201)
 
-    @http("POST", PREFIX + "/<campaign_id>/reveal")
+    @http("POST", PREFIX + "/<campaign_id>/reveal",
+          request=False,
+          response=shape("Reveal", seed=fields.String(), commitment=fields.String()),
+          summary="公布随机种子，供公众复核抽取",
+          errors={409: "评选活动当前状态不允许该操作（message 说明原因）"})
     def selection_reveal(self, request, campaign_id):
         self._selection_staff(request)
         result = self._selection_run(functools.partial(
             steps.reveal, campaign_id=campaign_id, now=self.clock()))
         return json_response(result)
 
-    @http("GET", PREFIX + "/<campaign_id>/panel")
+    @http("GET", PREFIX + "/<campaign_id>/panel",
+          response=shape("Panel", round=fields.Integer(), panel=fields.List(fields.Dict()), replacements=fields.List(fields.Dict())),
+          summary="本轮评选组及递补")
     def selection_panel(self, request, campaign_id):
         self._selection_staff(request)
         campaign = repo.get_campaign(self.store.db, campaign_id)
@@ -236,7 +270,11 @@ class SelectionEntrypoints:
                                            panel["seated"]),
             "replacements": panel["replacements"]})
 
-    @http("POST", PREFIX + "/<campaign_id>/panel/<evaluator_id>/absent")
+    @http("POST", PREFIX + "/<campaign_id>/panel/<evaluator_id>/absent",
+          request=False,
+          response={201: shape("Seat", evaluator_id=fields.String(), status=fields.String(), judge_url=fields.String())},
+          summary="评委缺席，按序递补",
+          errors={409: "评选活动当前状态不允许该操作（message 说明原因）"})
     def selection_absent(self, request, campaign_id, evaluator_id):
         self._selection_staff(request)
         seat = self._selection_run(functools.partial(
@@ -246,7 +284,10 @@ class SelectionEntrypoints:
         return json_response(self._selection_links(
             campaign_id, campaign["round"], [seat])[0], status=201)
 
-    @http("GET", PREFIX + "/<campaign_id>/draw/export")
+    @http("GET", PREFIX + "/<campaign_id>/draw/export",
+          response=shape("DrawExport", commitment=fields.String(), panel=fields.List(fields.Dict()), replacements=fields.List(fields.Dict())),
+          summary="已公布的抽取输入与结果（供 scripts/verify_panel.py 复核）",
+          errors={409: "随机种子尚未公布（seed_not_revealed）"})
     def selection_export(self, request, campaign_id):
         """The published draw, for ``scripts/verify_panel.py``."""
         campaign = repo.get_campaign(self.store.db, campaign_id)
@@ -261,7 +302,10 @@ class SelectionEntrypoints:
 
     # -- judges ----------------------------------------------------------------
 
-    @http("GET", "/s/<token>")
+    @http("GET", "/s/<token>",
+          response="text/html",
+          summary="评委评分页（链接即凭证）",
+          errors={403: "不在本轮评选组（not_on_panel）", 404: "链接无效", 410: "链接已失效"})
     def selection_judge_page(self, request, token):
         try:
             campaign_id, round_no, evaluator_id = self._selection_judge(token)
@@ -278,7 +322,12 @@ class SelectionEntrypoints:
                 for c in candidates],
             open=campaign["status"] == domain.DRAWN)
 
-    @http("POST", "/s/<token>", body="form")
+    @http("POST", "/s/<token>",
+          body="form",
+          request=shape("JudgeScoresForm", **{"score_<candidate_id>": fields.String(metadata={"description": "对该候选对象的评分；每个候选对象一个字段"})}),
+          response="text/html",
+          summary="评委提交评分（表单，答复为页面）",
+          errors={403: "不在本轮评选组", 409: "已评过分", 410: "链接已失效"})
     def selection_judge_form(self, request, token):
         try:
             campaign_id, round_no, evaluator_id = self._selection_judge(token)
@@ -302,7 +351,11 @@ class SelectionEntrypoints:
                       text=f"已记录 {len(recorded)} 项评分，感谢您的参与。",
                       back=f"/s/{token}")
 
-    @http("POST", "/api/v1/judge/<token>/scores")
+    @http("POST", "/api/v1/judge/<token>/scores",
+          request=schemas.ScoresSchema,
+          response={201: shape("ScoresRecorded", recorded=fields.List(fields.Dict()))},
+          summary="评委提交评分（JSON，链接令牌即凭证）",
+          errors={403: "不在本轮评选组（not_on_panel）", 409: "已为该候选对象评分", 410: "链接已失效"})
     def selection_judge_scores(self, request, token):
         campaign_id, round_no, evaluator_id = self._selection_judge(token)
         body = load_body(request, schemas.ScoresSchema(),
@@ -315,14 +368,22 @@ class SelectionEntrypoints:
 
     # -- aggregation, publicity, objections, final list ------------------------
 
-    @http("POST", PREFIX + "/<campaign_id>/aggregate")
+    @http("POST", PREFIX + "/<campaign_id>/aggregate",
+          request=False,
+          response=shape("Aggregate", ranking=fields.List(fields.Dict())),
+          summary="汇总评分",
+          errors={409: "评选活动当前状态不允许该操作（message 说明原因）"})
     def selection_aggregate(self, request, campaign_id):
         self._selection_staff(request)
         ranking = self._selection_run(functools.partial(
             steps.aggregate, campaign_id=campaign_id, now=self.clock()))
         return json_response({"ranking": ranking})
 
-    @http("POST", PREFIX + "/<campaign_id>/publicity")
+    @http("POST", PREFIX + "/<campaign_id>/publicity",
+          request=schemas.PublicityOpenSchema,
+          response={201: shape("Publicity")},
+          summary="发布公示（工作日计，遇节假日顺延）",
+          errors={409: "评选活动当前状态不允许该操作（message 说明原因）", 503: "当年节假日数据缺失，不能计算公示期"})
     def selection_publicity(self, request, campaign_id):
         self._selection_staff(request)
         body = load_body(request, schemas.PublicityOpenSchema(),
@@ -358,13 +419,19 @@ class SelectionEntrypoints:
             candidate_id=data["candidate_id"]),
             consumed=envelope)
 
-    @http("GET", PREFIX + "/<campaign_id>/objections")
+    @http("GET", PREFIX + "/<campaign_id>/objections",
+          response=shape("Objections", objections=fields.List(fields.Dict())),
+          summary="公示期内的异议")
     def selection_objections(self, request, campaign_id):
         self._selection_staff(request)
         return json_response({"objections": repo.objections(
             self.store.db, campaign_id)})
 
-    @http("POST", PREFIX + "/<campaign_id>/objections/<objection_id>/answer")
+    @http("POST", PREFIX + "/<campaign_id>/objections/<objection_id>/answer",
+          request=schemas.AnswerSchema,
+          response=shape("ObjectionAnswer"),
+          summary="答复异议（属实则取消该候选对象）",
+          errors={409: "该异议已答复（already_answered）"})
     def selection_answer(self, request, campaign_id, objection_id):
         actor = self._selection_staff(request)
         body = load_body(request, schemas.AnswerSchema(),
@@ -376,7 +443,11 @@ class SelectionEntrypoints:
             correlation_id=campaign_id)
         return json_response(result)
 
-    @http("POST", PREFIX + "/<campaign_id>/finalise")
+    @http("POST", PREFIX + "/<campaign_id>/finalise",
+          request=False,
+          response=shape("Final", final=fields.List(fields.Dict())),
+          summary="公示期满，确定结果",
+          errors={409: "评选活动当前状态不允许该操作（message 说明原因）"})
     def selection_finalise(self, request, campaign_id):
         self._selection_staff(request)
         now = self.clock()
@@ -388,13 +459,17 @@ class SelectionEntrypoints:
 
     # -- the audit trail -------------------------------------------------------
 
-    @http("GET", PREFIX + "/<campaign_id>/audit/head")
+    @http("GET", PREFIX + "/<campaign_id>/audit/head",
+          response=shape("AuditHead", campaign_id=fields.String(), chain_head=fields.String(allow_none=True)),
+          summary="审计链的链头（公开，供比对）")
     def selection_audit_head(self, request, campaign_id):
         campaign = repo.get_campaign(self.store.db, campaign_id)
         return json_response({"campaign_id": campaign_id,
                               "chain_head": campaign.get("audit_head")})
 
-    @http("GET", PREFIX + "/<campaign_id>/audit")
+    @http("GET", PREFIX + "/<campaign_id>/audit",
+          response=shape("AuditTrail", chain_head=fields.String(allow_none=True), valid=fields.Boolean(), problems=fields.List(fields.Dict()), entries=fields.List(fields.Dict())),
+          summary="审计链全文及校验结果")
     def selection_audit(self, request, campaign_id):
         self._selection_staff(request)
         head, problems = repo.verify_stored(self.store.db, campaign_id)
@@ -403,7 +478,9 @@ class SelectionEntrypoints:
             "problems": problems,
             "entries": repo.audit_entries(self.store.db, campaign_id)})
 
-    @http("GET", PREFIX + "/<campaign_id>/audit/verify")
+    @http("GET", PREFIX + "/<campaign_id>/audit/verify",
+          response=shape("AuditCheck", chain_head=fields.String(allow_none=True), valid=fields.Boolean(), problems=fields.List(fields.Dict()), message=fields.String()),
+          summary="校验审计链（公开）")
     def selection_audit_verify(self, request, campaign_id):
         repo.get_campaign(self.store.db, campaign_id)
         head, problems = repo.verify_stored(self.store.db, campaign_id)

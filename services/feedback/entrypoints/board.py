@@ -4,9 +4,10 @@ recommendation APIs, and staff's objection list and answers."""
 import functools
 import logging
 
-from marshmallow import ValidationError
+from marshmallow import ValidationError, fields
 
 from sifuwu.errors import DomainError
+from sifuwu.contract import listing, shape
 from sifuwu.web import http, json_response, load_body
 from services.feedback import domain, schemas
 from services.feedback.entrypoints.web import (
@@ -30,11 +31,19 @@ class BoardEntrypoints(FeedbackWeb):
                           reason_max=domain.REASON_MAX)
         return self._with_cookie(response, nonce)
 
-    @http("GET", "/publicity")
+    @http("GET", "/publicity", response="text/html",
+          summary="公示栏页面（公开；可提出异议）")
     def publicity_page(self, request):
         return self._board_page(request)
 
-    @http("GET", "/api/v1/publicity")
+    @http("GET", "/api/v1/publicity",
+          response=shape("PublicityBoard", items=[shape(
+              "PublicityItem", campaign_id=fields.String(),
+              title=fields.String(), starts_on=fields.Date(),
+              ends_on=fields.Date(), open=fields.Boolean(),
+              candidates=fields.List(fields.Dict()),
+              answers=fields.List(fields.Dict()))]),
+          summary="公示栏（JSON，公开）")
     def publicity_json(self, request):
         lists = self._read(board.board, self._today())
         return json_response({"items": [{
@@ -48,7 +57,13 @@ class BoardEntrypoints(FeedbackWeb):
             board.file_objection, data=data, now=self.clock(),
             secret=self.settings.secret, today=self._today()))
 
-    @http("POST", "/publicity/objections", body="form")
+    @http("POST", "/publicity/objections", body="form",
+          request=shape("ObjectionForm", campaign_id=fields.String(),
+                        candidate_id=fields.String(), reason=fields.String(),
+                        name=fields.String(), phone=fields.String(),
+                        csrf=fields.String()),
+          response="text/html", summary="对公示对象提出异议（表单，答复为页面）",
+          errors={403: "表单已过期（CSRF 校验未通过）", 429: "提交过于频繁"})
     def objection_form(self, request):
         try:
             posted = read_form(request)
@@ -78,7 +93,10 @@ class BoardEntrypoints(FeedbackWeb):
             "您的姓名和联系方式严格保密。", "ok", back="/publicity",
             board=True)
 
-    @http("POST", "/api/v1/objections")
+    @http("POST", "/api/v1/objections", request=schemas.ObjectionSchema,
+          response={201: schemas.ObjectionOutSchema},
+          summary="对公示对象提出异议（公开；联系方式加密保存）",
+          errors={409: "该评选不在公示期", 429: "提交过于频繁"})
     def submit_objection(self, request):
         require_json(request)
         self._limit(request)
@@ -90,7 +108,9 @@ class BoardEntrypoints(FeedbackWeb):
                   "filed_at")).dump(objection)
         return json_response(out, status=201)
 
-    @http("GET", "/api/v1/objections")
+    @http("GET", "/api/v1/objections", query=schemas.ListQuerySchema,
+          response=listing(schemas.ObjectionOutSchema),
+          summary="异议列表（含异议人联系方式，以便核实答复）")
     def list_objections(self, request):
         """Staff only: the objector's contact, to verify and reply."""
         who = self._staff(request)
@@ -104,7 +124,9 @@ class BoardEntrypoints(FeedbackWeb):
                 {**o, "objector": domain.objector_contact(o, secret)})
             for o in items], "count": len(items)})
 
-    @http("POST", "/api/v1/objections/<objection_id>/answer")
+    @http("POST", "/api/v1/objections/<objection_id>/answer",
+          request=schemas.AnswerSchema, response=schemas.ObjectionOutSchema,
+          summary="答复异议", errors={409: "该异议已答复"})
     def answer_objection(self, request, objection_id):
         who = self._staff(request)
         require_json(request)
@@ -118,7 +140,11 @@ class BoardEntrypoints(FeedbackWeb):
 
     # -- recommendations (推荐典型) ------------------------------------------
 
-    @http("POST", "/api/v1/recommendations")
+    @http("POST", "/api/v1/recommendations",
+          request=schemas.RecommendationSchema,
+          response={201: schemas.RecommendationOutSchema},
+          summary="推荐典型（公开；推荐人联系方式加密保存）",
+          errors={429: "提交过于频繁"})
     def submit_recommendation(self, request):
         """推荐典型 by anyone; the recommender's contact is sealed."""
         require_json(request)
@@ -131,7 +157,9 @@ class BoardEntrypoints(FeedbackWeb):
         return json_response(schemas.RecommendationOutSchema().dump(rec),
                              status=201)
 
-    @http("GET", "/api/v1/recommendations")
+    @http("GET", "/api/v1/recommendations", query=schemas.ListQuerySchema,
+          response=listing(schemas.RecommendationOutSchema),
+          summary="公众推荐的典型")
     def list_recommendations(self, request):
         self._staff(request)
         filters = schemas.ListQuerySchema().load(request.args.to_dict())

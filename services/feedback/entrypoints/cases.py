@@ -8,6 +8,7 @@ import logging
 from nameko.timer import timer
 
 from sifuwu.access import CITY
+from sifuwu.contract import listing
 from sifuwu.web import http, json_response, load_body
 from services.feedback import domain, schemas
 from services.feedback.entrypoints.web import (
@@ -39,7 +40,8 @@ class CaseEntrypoints(FeedbackWeb):
             self._in_scope(request, self._read(
                 rectifications.show_rectification, rect_id), "整改单")
 
-    @http("GET", "/api/v1/rectifications")
+    @http("GET", "/api/v1/rectifications", query=schemas.ListQuerySchema,
+          response=listing(schemas.RectificationSchema), summary="整改事项")
     def list_rectifications(self, request):
         filters = scoped_filters(request, schemas.ListQuerySchema().load(
             request.args.to_dict()))
@@ -48,7 +50,9 @@ class CaseEntrypoints(FeedbackWeb):
         return json_response({"items": [self._rect_out(r) for r in items],
                               "count": len(items)})
 
-    @http("GET", "/api/v1/rectifications/<rect_id>")
+    @http("GET", "/api/v1/rectifications/<rect_id>",
+          response=schemas.RectificationSchema,
+          summary="一项整改（含评价人联系方式，以便回访）")
     def get_rectification(self, request, rect_id):
         """Staff see the reviewer's contact here, to call back (回访)."""
         who = self._staff(request)
@@ -58,7 +62,9 @@ class CaseEntrypoints(FeedbackWeb):
                  who, rect_id)
         return json_response(self._rect_out(rect, reveal=True))
 
-    @http("POST", "/api/v1/rectifications/<rect_id>/callback")
+    @http("POST", "/api/v1/rectifications/<rect_id>/callback",
+          request=schemas.CallbackSchema, response=schemas.RectificationSchema,
+          summary="记录回访", errors={409: "整改当前状态不允许该操作"})
     def record_callback(self, request, rect_id):
         who = self._staff(request)
         self._check_rectification(request, rect_id)
@@ -69,7 +75,10 @@ class CaseEntrypoints(FeedbackWeb):
             note=data["note"], now=self.clock(), by=who))
         return json_response(self._rect_out(rect))
 
-    @http("POST", "/api/v1/rectifications/<rect_id>/close")
+    @http("POST", "/api/v1/rectifications/<rect_id>/close",
+          request=schemas.CloseSchema, response=schemas.RectificationSchema,
+          summary="整改完成（邀请再次评价）",
+          errors={409: "整改当前状态不允许该操作"})
     def close_rectification(self, request, rect_id):
         who = self._staff(request)
         self._check_rectification(request, rect_id)
@@ -97,7 +106,9 @@ class CaseEntrypoints(FeedbackWeb):
 
     # -- appeals ------------------------------------------------------------
 
-    @http("POST", "/api/v1/ratings/<rating_id>/appeals")
+    @http("POST", "/api/v1/ratings/<rating_id>/appeals",
+          request=schemas.AppealSchema, response={201: schemas.AppealOutSchema},
+          summary="对一条评价提出申诉", errors={409: "该评价已有申诉"})
     def file_appeal(self, request, rating_id):
         """申诉 by the unit's staff account."""
         who = self._staff(request)
@@ -112,7 +123,8 @@ class CaseEntrypoints(FeedbackWeb):
         return json_response(schemas.AppealOutSchema().dump(appeal),
                              status=201)
 
-    @http("GET", "/api/v1/appeals")
+    @http("GET", "/api/v1/appeals", query=schemas.ListQuerySchema,
+          response=listing(schemas.AppealOutSchema), summary="申诉列表")
     def list_appeals(self, request):
         filters = scoped_filters(request, schemas.ListQuerySchema().load(
             request.args.to_dict()))
@@ -122,7 +134,9 @@ class CaseEntrypoints(FeedbackWeb):
             "items": schemas.AppealOutSchema(many=True).dump(items),
             "count": len(items)})
 
-    @http("POST", "/api/v1/appeals/<appeal_id>/decision")
+    @http("POST", "/api/v1/appeals/<appeal_id>/decision",
+          request=schemas.AppealDecisionSchema, response=schemas.AppealOutSchema,
+          summary="裁定申诉（成立则该评价不计分）", errors={409: "该申诉已裁定"})
     def decide_appeal(self, request, appeal_id):
         who = self._staff(request)
         require_json(request)

@@ -16,10 +16,11 @@ and the update by id alone.
 import hashlib
 import logging
 
-from marshmallow import ValidationError
+from marshmallow import ValidationError, fields
 from nameko.timer import timer
 
 from sifuwu.errors import Conflict, DomainError
+from sifuwu.contract import shape
 from sifuwu.web import http, json_response, read_json
 from services.feedback import domain, repository, schemas
 from services.feedback.entrypoints.web import (
@@ -126,7 +127,11 @@ class RatingEntrypoints(FeedbackWeb):
         return self._read(invitations.open_invitation,
                           self.invitation_id(token), self.clock())
 
-    @http("POST", "/api/v1/feedback")
+    @http("POST", "/api/v1/feedback", request=schemas.FeedbackSubmitSchema,
+          response={201: schemas.RatingSchema},
+          summary="提交评价（评价链接的令牌即凭证，仅能使用一次）",
+          errors={403: "链接无效", 409: "该链接已评价过", 410: "链接已过期",
+                  429: "提交过于频繁"})
     def submit_feedback(self, request):
         require_json(request)
         payload = read_json(request, self.settings.max_body_bytes)
@@ -154,7 +159,8 @@ class RatingEntrypoints(FeedbackWeb):
                                               self.settings.tz))
         return self._with_cookie(response, nonce)
 
-    @http("GET", "/f/<token>")
+    @http("GET", "/f/<token>", response="text/html",
+          summary="评价页面（短信中的链接）")
     def rating_page(self, request, token):
         try:
             invitation = self._open_invitation(token)
@@ -162,7 +168,15 @@ class RatingEntrypoints(FeedbackWeb):
             return _error_page(exc)
         return self._rate_page(request, token, invitation)
 
-    @http("POST", "/f/<token>", body="form")
+    @http("POST", "/f/<token>", body="form",
+          request=shape("RatingForm", rating=fields.Integer(),
+                        comment=fields.String(), recommend=fields.String(),
+                        recommend_reason=fields.String(),
+                        csrf=fields.String(),
+                        **{"aspect_<aspect>": fields.String()}),
+          response="text/html", summary="提交评价（表单，答复为页面）",
+          errors={403: "链接无效或表单已过期", 409: "该链接已评价过",
+                  410: "链接已过期", 429: "提交过于频繁"})
     def rating_form(self, request, token):
         try:
             data = _form_data(token, read_form(request))

@@ -10,9 +10,11 @@ no network call runs inside a transaction.
 
 import logging
 
+from marshmallow import fields
 from pymongo.errors import DuplicateKeyError
 from werkzeug.utils import redirect
 
+from sifuwu.contract import shape, wrapped
 from sifuwu.web import error_body, http, json_response, load_body
 from services.identity import schemas
 from services.identity import steps as account_steps
@@ -26,6 +28,13 @@ log = logging.getLogger(__name__)
 COOKIE = "sifuwu_oidc"
 COOKIE_PATH = "/api/v1/oidc"
 NO_STORE = {"Cache-Control": "no-store"}
+
+
+LOGIN_ANSWER = shape("LoginAnswer", token=fields.String(),
+                          token_type=fields.String(),
+                          expires_in=fields.Integer(),
+                          expires_at=fields.DateTime(),
+                          account=schemas.AccountSchema)
 
 
 class OidcEntrypoints:
@@ -57,7 +66,10 @@ class OidcEntrypoints:
         response.delete_cookie(COOKIE, path=COOKIE_PATH)
         return response
 
-    @http("GET", "/api/v1/oidc/login")
+    @http("GET", "/api/v1/oidc/login", response={302: None},
+          summary="统一身份认证登录：跳转到省统一身份认证",
+          errors={404: "未启用统一身份认证（oidc_disabled）",
+                  503: "统一身份认证暂时不可用（oidc_unavailable）"})
     def oidc_login(self, request):
         """Public: begin a sign-in at the province's 统一身份认证 (a redirect
         to its authorization endpoint)."""
@@ -74,7 +86,13 @@ class OidcEntrypoints:
             secure=provider.config.redirect_uri.startswith("https://"))
         return response
 
-    @http("GET", "/api/v1/oidc/callback")
+    @http("GET", "/api/v1/oidc/callback", query=schemas.OidcCallbackSchema,
+          response=LOGIN_ANSWER,
+          summary="统一身份认证回调：换取访问令牌",
+          errors={401: "身份核验未通过，或须提供动态口令（totp_required）",
+                  403: "该用户未关联账户（oidc_not_linked）或账户已停用",
+                  404: "未启用统一身份认证（oidc_disabled）",
+                  503: "统一身份认证暂时不可用（oidc_unavailable）"})
     def oidc_callback(self, request):
         """Public: the provider's redirect back; answers the token body of
         ``POST /api/v1/login`` (or 401 ``totp_required`` with a ticket)."""
@@ -97,7 +115,10 @@ class OidcEntrypoints:
             steps.sign_in, claims=claims, config=provider.config,
             secrets=self.secrets, now=self.clock()))
 
-    @http("POST", "/api/v1/oidc/totp")
+    @http("POST", "/api/v1/oidc/totp", request=schemas.OidcTotpSchema,
+          response=LOGIN_ANSWER,
+          summary="统一身份认证登录后补充动态口令",
+          errors={401: "动态口令错误或票据无效", 423: "账户已临时锁定"})
     def oidc_totp(self, request):
         """Public: the TOTP code of a 工委 or 运维 account after the provider
         signed it in without a trusted multi-factor claim."""
@@ -108,7 +129,11 @@ class OidcEntrypoints:
             steps.finish_totp, ticket=body["ticket"], code=body["totp"],
             secrets=self.secrets, now=self.clock()))
 
-    @http("PUT", "/api/v1/accounts/<account_id>/oidc")
+    @http("PUT", "/api/v1/accounts/<account_id>/oidc",
+          request=schemas.OidcLinkSchema,
+          response=wrapped("account", schemas.AccountSchema),
+          summary="关联或解除统一身份认证用户",
+          errors={409: "该统一身份认证用户已关联其他账户"})
     def link_oidc(self, request, account_id):
         """工委: link an account to its 统一身份认证 user (null unlinks)."""
         change = load_body(request, schemas.OidcLinkSchema(),
