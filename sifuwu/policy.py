@@ -160,10 +160,22 @@ ROUTES = {
         "get_preference": committee(),
         "set_preference": committee(),
     },
+    # the console's pages check its own session (a cookie naming the
+    # server-side session that holds the person's token) and call the other
+    # services with that token, whose policies then apply
+    "console": {
+        "login_page": public(),
+        "login": public(),
+        "logout": public(),
+        "home": public(),
+        "activities": public(),
+        "demands": public(),
+    },
     "identity": {
         "login": public(),
         "jwks": public(),
         "me": any_staff(),
+        "refresh_token": any_staff(),
         "change_password": any_staff(),
         "list_accounts": allow(COMMITTEE, AUDITOR, scope=CITY),
         "get_account": allow(COMMITTEE, AUDITOR, scope=CITY),

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from sifuwu.auth import parse_tokens
 
 DEFAULT_PORTS = {"activity": 8001, "assessment": 8002, "feedback": 8003,
-                 "notify": 8004, "identity": 8005}
+                 "notify": 8004, "identity": 8005, "console": 8006}
 
 # nameko ``max_workers`` (HTTP requests and event handlers share the pool) where
 # the config's 10 is too few; SIFUWU_MAX_WORKERS overrides it. Why feedback

@@ -11,7 +11,8 @@ from kombu import Exchange, Queue
 
 from sifuwu import events as ev
 
-SERVICES = ("activity", "assessment", "feedback", "notify", "identity")
+SERVICES = ("activity", "assessment", "feedback", "notify", "identity",
+            "console")
 
 # Where rejected or failed messages go, with the reason in a header.
 DEAD_LETTER_EXCHANGE = "sifuwu.dead"

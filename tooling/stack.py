@@ -32,7 +32,8 @@ RABBIT_BIN = Path("/usr/lib/rabbitmq/bin")
 SERVICE_CLASSES = {"activity": "ActivityService",
                    "assessment": "AssessmentService",
                    "feedback": "FeedbackService", "notify": "NotifyService",
-                   "identity": "IdentityService"}
+                   "identity": "IdentityService",
+                   "console": "ConsoleService"}
 # Databases of one demo run (``use_fresh_demo_databases``).
 DEMO_DATABASE = re.compile(r"^demo\d{14}_")
 # Silence exactly eventlet's deprecation notice (it starts with a newline).
@@ -215,6 +216,10 @@ class EmbeddedStack:
             "SIFUWU_ASSESSMENT_BASE_URL": self.url("assessment"),
             "SIFUWU_IDENTITY_URL": self.url("identity"),
         })
+        if service == "console":
+            env.update({f"SIFUWU_CONSOLE_{name.upper()}_URL": self.url(name)
+                        for name in ("activity", "assessment", "feedback",
+                                     "notify")})
         if service == "identity" and not env.get("SIFUWU_IDENTITY_BOOTSTRAP"):
             env["SIFUWU_IDENTITY_BOOTSTRAP"] = self.identity_bootstrap()
         env.update(self.extra_env)

@@ -254,18 +254,39 @@ def totp_step(secret, code, now, last_step=None, window=1):
     return None
 
 
-def token_claims(account, now, ttl_seconds, *, issuer, audience, token_id):
-    """The claims of an access token for ``account``."""
+def token_claims(account, now, ttl_seconds, *, issuer, audience, token_id,
+                 auth_time=None):
+    """The claims of an access token for ``account``; ``auth_time`` is when
+    the person signed in (kept through refreshes), ``now`` by default."""
     issued = int(now.timestamp())
     claims = {"iss": issuer, "aud": audience, "sub": account["_id"],
               "name": account["username"], "role": account["role"],
               "iat": issued, "nbf": issued, "exp": issued + int(ttl_seconds),
-              "jti": token_id}
+              "jti": token_id,
+              "auth_time": issued if auth_time is None else int(auth_time)}
     if account.get("unit_id"):
         claims["unit_id"] = account["unit_id"]
     if account.get("branch_id"):
         claims["branch_id"] = account["branch_id"]
     return claims
+
+
+class SessionTooOld(Unauthorized):
+    code = "session_too_old"
+    message = "登录时间过长，请重新登录"
+
+
+def check_refresh(account, identity, auth_time, now, max_session_seconds):
+    """A token may be renewed while its account is active and unchanged in
+    role and scope, and its sign-in no older than ``max_session_seconds``."""
+    if account is None or account.get("status") != ACTIVE:
+        raise AccountDisabled()
+    if (account["role"], account.get("unit_id"), account.get("branch_id")) != (
+            identity.role, identity.unit_id, identity.branch_id):
+        raise Unauthorized("账户角色或范围已变更，请重新登录",
+                           code="account_changed")
+    if now.timestamp() - auth_time > max_session_seconds:
+        raise SessionTooOld()
 
 
 # -- signing keys ----------------------------------------------------------------

@@ -15,9 +15,11 @@ province's 统一身份认证 (OIDC) is ``oidc.entrypoints``.
 import functools
 import logging
 
+import jwt
 from marshmallow import fields
 from pymongo.errors import DuplicateKeyError
 
+from sifuwu.access import bearer_token
 from sifuwu.errors import Conflict
 from sifuwu.policy import POLICY
 from sifuwu.service import ServiceBase
@@ -26,7 +28,7 @@ from sifuwu.web import http, json_response, load_body
 from services.identity import domain, schemas, steps
 from sifuwu.timers import setting_timer
 from services.identity.dependencies import LocalAccess, PooledHasher
-from services.identity.oidc.entrypoints import OidcEntrypoints
+from services.identity.oidc.entrypoints import LOGIN_ANSWER, OidcEntrypoints
 from services.identity.repository import INDEXES, Direct, IdentityRepository
 from services.identity.settings import IdentitySettings
 
@@ -167,6 +169,26 @@ class IdentityService(OidcEntrypoints, ServiceBase):
     def me(self, request):
         grant = request.grant
         return json_response(schemas.IdentitySchema().dump(grant.identity))
+
+    @http("POST", "/api/v1/token/refresh", request=False,
+          response=LOGIN_ANSWER,
+          summary="续期访问令牌（在有效期内，以当前令牌换新令牌）",
+          errors={401: "令牌无效或已过期，账户已变更（account_changed），"
+                       "或登录时间过长（session_too_old）",
+                  403: "账户已停用（account_disabled）"})
+    def refresh_token(self, request):
+        """A token about to expire, for a new one: the console keeps a
+        person signed in while they work, up to
+        ``SIFUWU_IDENTITY_SESSION_MAX_SECONDS`` after they signed in."""
+        claims = jwt.decode(bearer_token(request.headers.get("Authorization")),
+                            options={"verify_signature": False})
+        auth_time = claims.get("auth_time", claims["iat"])
+        outcome = self._run(steps.refresh_token, identity=request.grant.identity,
+                            auth_time=auth_time, secrets=self.secrets,
+                            now=self.clock(),
+                            max_session_seconds=self.settings.session_max_seconds)
+        return json_response(schemas.token_body(outcome,
+                                                self.secrets.token_ttl))
 
     @http("PUT", "/api/v1/me/password",
           request=schemas.PasswordChangeSchema,

@@ -22,6 +22,9 @@ def _names(text):
 
 @dataclasses.dataclass(frozen=True)
 class IdentitySettings(AccessSettings):
+    session_max_seconds: int = setting(
+        "SIFUWU_IDENTITY_SESSION_MAX_SECONDS", 43_200,
+        "令牌可续期到登录后多久（秒）；超过后须重新登录")
     token_ttl_seconds: int = setting(
         "SIFUWU_IDENTITY_TOKEN_TTL", 900, "访问令牌有效期（秒）")
     key_rotation_seconds: int = setting(

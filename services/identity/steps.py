@@ -300,19 +300,33 @@ def record_failure(uow, account, error, now, policy):
     return error
 
 
-def issue_token(uow, account, fields, secrets, now):
+def issue_token(uow, account, fields, secrets, now, auth_time=None):
     """Store a sign-in's ``fields`` on the account and sign its token."""
     uow.repo.update_account(account["_id"], fields)
     key = _signing_key(uow, secrets, now)
     claims = domain.token_claims(account, now, secrets.token_ttl,
                                  issuer=secrets.issuer,
                                  audience=secrets.audience,
-                                 token_id=uuid.uuid4().hex)
+                                 token_id=uuid.uuid4().hex,
+                                 auth_time=auth_time)
     private = signing.load_private(signing.unseal(secrets.sealer,
                                                   key["sealed_private"]))
     token = signing.sign(claims, private, key["_id"])
     return LoginOutcome(token=token, expires_at=claims["exp"],
                         account=dict(account, **fields))
+
+
+def refresh_token(uow, identity, auth_time, secrets, now,
+                  max_session_seconds):
+    """A new token for the signed-in ``identity`` (its current token was
+    verified by the entrypoint), keeping the sign-in time ``auth_time``:
+    the account must still be active, in the same role and scope, and the
+    sign-in no older than ``max_session_seconds``."""
+    account = uow.repo.get_account(identity.account)
+    domain.check_refresh(account, identity, auth_time, now,
+                         max_session_seconds)
+    return issue_token(uow, account, {"refreshed_at": now}, secrets, now,
+                       auth_time=auth_time)
 
 
 # -- signing keys --------------------------------------------------------------------

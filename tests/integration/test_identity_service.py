@@ -260,3 +260,36 @@ def test_keys_rotate_with_overlap(container_factory, short_lived, web_url):
     listed = requests.get(f"{web_url}/api/v1/keys", headers=auth(auditor),
                           timeout=10).json()["items"]
     assert {k["kid"]: k["published"] for k in listed}[old_kid] is False
+
+
+def test_a_token_is_renewed_keeping_the_sign_in_time(identity, web_url):
+    """The console keeps a person signed in: a valid token buys a new one
+    with the same sign-in time; a re-roled account must sign in again."""
+    admin = admin_token(web_url)
+    made = create(web_url, admin, username="renew.li", role="unit_staff",
+                  unit_id="u1")
+    assert made.status_code == 201, made.text
+    first = login(web_url, "renew.li", STAFF_PASSWORD).json()["token"]
+    renewed = requests.post(f"{web_url}/api/v1/token/refresh",
+                            headers=auth(first), timeout=10)
+    assert renewed.status_code == 200, renewed.text
+    second = renewed.json()["token"]
+    assert second != first and renewed.json()["account"]["username"] == \
+        "renew.li"
+    claims = [jwt.decode(t, options={"verify_signature": False})
+              for t in (first, second)]
+    assert claims[0]["auth_time"] == claims[1]["auth_time"]
+    assert claims[1]["jti"] != claims[0]["jti"]
+    assert verify(second, verifier(web_url)).unit_id == "u1"
+    assert requests.post(f"{web_url}/api/v1/token/refresh",
+                         timeout=10).status_code == 401
+    # re-roled: the old token cannot be renewed into the old scope
+    account_id = made.json()["account"]["id"]
+    changed = requests.put(f"{web_url}/api/v1/accounts/{account_id}/role",
+                           json={"role": "unit_staff", "unit_id": "u2"},
+                           headers=auth(admin), timeout=10)
+    assert changed.status_code == 200, changed.text
+    refused = requests.post(f"{web_url}/api/v1/token/refresh",
+                            headers=auth(second), timeout=10)
+    assert (refused.status_code, refused.json()["error"]) == (
+        401, "account_changed")

@@ -14,4 +14,5 @@ def test_configuration_doc_is_current():
 
 def test_every_service_declares_its_settings_class():
     assert set(configdoc.service_settings()) == {
-        "activity", "assessment", "feedback", "notify", "identity"}
+        "activity", "assessment", "feedback", "notify", "identity",
+        "console"}

@@ -179,7 +179,30 @@ def test_token_claims_carry_the_scope():
     assert claims == {"iss": "iss", "aud": "aud", "sub": "a1", "name": "li",
                       "role": "unit_staff", "unit_id": "u1",
                       "iat": int(T0.timestamp()), "nbf": int(T0.timestamp()),
-                      "exp": int(T0.timestamp()) + 900, "jti": "j1"}
+                      "exp": int(T0.timestamp()) + 900, "jti": "j1",
+                      "auth_time": int(T0.timestamp())}
+    # a renewed token keeps the time the person signed in
+    assert domain.token_claims(account, T0, 900, issuer="iss", audience="aud",
+                               token_id="j2", auth_time=1_000)[
+        "auth_time"] == 1_000
+
+
+def test_a_token_is_renewed_only_for_the_same_active_account_in_time():
+    account = {"_id": "a1", "username": "li", "role": access.UNIT_STAFF,
+               "unit_id": "u1", "branch_id": None, "status": domain.ACTIVE}
+    who = access.Identity(account="a1", role=access.UNIT_STAFF, unit_id="u1")
+    start = T0.timestamp()
+    domain.check_refresh(account, who, start, T0 + seconds(3600), 43_200)
+    with pytest.raises(domain.SessionTooOld):
+        domain.check_refresh(account, who, start, T0 + seconds(43_201),
+                             43_200)
+    with pytest.raises(domain.AccountDisabled):
+        domain.check_refresh(dict(account, status=domain.DISABLED), who,
+                             start, T0, 43_200)
+    with pytest.raises(Exception) as changed:
+        domain.check_refresh(dict(account, unit_id="u2"), who, start, T0,
+                             43_200)
+    assert changed.value.code == "account_changed"
 
 
 # -- the key lifecycle ------------------------------------------------------------------
