@@ -45,6 +45,7 @@ def scoped(*city_roles):
 # Every service's own routes, from ``ServiceBase``.
 COMMON = {
     "health": public(),
+    "liveness": public(),
     # Prometheus with the scrape token, or a 运维 / 工委 account
     "prometheus_metrics": scrape(OPERATOR, COMMITTEE),
     # the service's contract (OpenAPI) and its Swagger UI page

@@ -170,6 +170,16 @@ class ServiceBase:
                                      self.settings.amqp_uri)
         return json_response(body, status=status)
 
+    @http("GET", "/health/live",
+          response=contract.shape("Alive", status=fields.String(),
+                                  service=fields.String()),
+          summary="存活检查（只看进程是否在响应，不查 broker 与 store）")
+    def liveness(self, request):
+        """Alive: the process answers. A broker or store outage fails
+        ``/health`` (take the instance out of rotation), not this (a restart
+        would not cure it)."""
+        return json_response({"status": "alive", "service": self.name})
+
     @http("GET", "/metrics", response="text/plain",
           summary="Prometheus 指标（文本格式）")
     def prometheus_metrics(self, request):
