@@ -124,7 +124,10 @@ def serve(service):
               "(default .sifuwu/report/index.html).")
 @click.option("--skeleton", is_flag=True,
               help="Only the walking skeleton (one activity, one rating).")
-def demo(scale, seed, activities_per_member, report_path, skeleton):
+@click.option("--keep", is_flag=True,
+              help="Keep the stack running afterwards, to sign in to the "
+                   "console (工作台) with the login printed at the end.")
+def demo(scale, seed, activities_per_member, report_path, skeleton, keep):
     """Run the main job on the embedded stack (started if not running)."""
     from tooling import demo as story
 
@@ -152,15 +155,22 @@ def demo(scale, seed, activities_per_member, report_path, skeleton):
             management = "http://127.0.0.1:{}".format(
                 state["ports"]["amqp_management"])
         if skeleton:
-            story.run(urls, console)
+            seen = story.run(urls, console)
         else:
-            story.run_story(
+            seen = story.run_story(
                 urls, console=console, scale=scale, seed=seed,
                 activities_per_member=activities_per_member,
                 amqp_uri=stack.ingest_amqp_uri(), management=management,
                 stack=stack if owned else None, restore_clock=not owned,
                 report_path=report_path or (stack.base / "report"
                                             / "index.html"))
+        if keep or not owned:
+            unit_id = (seen.get("access") or {}).get("unit_id") or \
+                seen.get("activity", {}).get("unit_id") or "u-fgw"
+            console_login(urls, unit_id, stack)
+        else:
+            console.print(f"加 --keep 可在演示后保留栈，登录工作台 "
+                          f"{urls['console']} 查看各角色所见。")
     except StackError as exc:
         fail(str(exc))
     except (story.StoryError, LoginError) as exc:
@@ -169,9 +179,31 @@ def demo(scale, seed, activities_per_member, report_path, skeleton):
         err_console.print("已中断。")
         sys.exit(130)
     finally:
-        if owned:
+        if owned and not keep:
             console.print("停止演示启动的服务 …")
             stack.stop()
+
+
+def console_login(urls, unit_id, stack):
+    """Print the console's address and a 单位党务干部 account of ``unit_id``
+    made now for the reader (no TOTP needed); the 工委 account is the
+    stack's first one."""
+    import secrets
+
+    from tooling.login import create_account
+    from tooling.stack import staff_login_for
+    admin = staff_login_for(urls)
+    if admin is None:
+        console.print(f"工作台：{urls['console']}")
+        return
+    name = f"demo-reader-{secrets.token_hex(2)}"
+    password = secrets.token_urlsafe(12)
+    create_account(admin, urls["identity"], name, "unit_staff", password,
+                   unit_id=unit_id)
+    console.print(f"工作台：{urls['console']}（栈仍在运行，./run down 停止）")
+    console.print(f"  单位党务干部（{unit_id}）：用户名 {name}  密码 {password}")
+    console.print(f"  工委：{stack.bootstrap_file}（用户名:密码:TOTP 密钥；"
+                  "动态口令用任一 TOTP 应用生成）")
 
 
 

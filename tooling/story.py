@@ -1237,7 +1237,8 @@ class Story:
                 "messages": read("notify", "/api/v1/messages", login,
                                  limit=1),
                 "audit": read("identity", "/api/v1/audit", login)})
-        self.seen["access"] = {"unit": unit["name"], "branch": branch["name"]
+        self.seen["access"] = {"unit": unit["name"], "unit_id": unit["id"],
+                               "branch": branch["name"]
                                if branch.get("name") else branch["id"],
                                "roles": seen}
         self.say(f"{len(seen)} 个角色已登录，各自所见见小结“分角色访问”")
