@@ -171,6 +171,7 @@ ROUTES = {
         "home": public(),
         "activities": public(),
         "demands": public(),
+        "act_on_demand": public(),
     },
     "identity": {
         "login": public(),

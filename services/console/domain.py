@@ -23,6 +23,13 @@ MENUS = {
     access.AUDITOR: ("home", "activities", "demands"),
 }
 
+# who handles demands from the demands page (activity's policy agrees)
+DEMAND_HANDLERS = (access.COMMITTEE, access.SUPERVISOR, access.UNIT_STAFF)
+
+# what a page says after a form (?done=...)
+DONE = {"respond": "已响应", "progress": "已开始办理", "resolve": "已办结",
+        "transfer": "已转办"}
+
 SESSION_COOKIE = "sfw_console"
 LOGIN_COOKIE = "sfw_console_login"  # ties the login form's token to a browser
 

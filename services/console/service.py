@@ -286,7 +286,9 @@ class ConsoleService(ServiceBase):
         pages = max(1, -(-total // PER_PAGE))
         return self._page(session, template, page=page, items=items,
                           total=total, number=number, pages=pages,
-                          refused=None if status == 200 else status)
+                          refused=None if status == 200 else status,
+                          done=domain.DONE.get(request.args.get("done")),
+                          may_act=session["role"] in domain.DEMAND_HANDLERS)
 
     @http("GET", "/activities", response={200: "text/html", 303: None},
           summary="服务活动列表（按登录人的单位范围）")
@@ -299,3 +301,43 @@ class ConsoleService(ServiceBase):
     def demands(self, request):
         return self._list_page(request, "demands", "/api/v1/demands",
                                "demands.html")
+
+    @http("POST", "/demands/<demand_id>/act", body="form",
+          request=shape("DemandActionForm", action=fields.String(),
+                        note=fields.String(), to_unit_id=fields.String(),
+                        csrf=fields.String()),
+          response={303: None, 200: "text/html"},
+          summary="办理诉求：响应、开始办理、办结、转办（附说明）")
+    def act_on_demand(self, request, demand_id):
+        session, answer = self._session(request, "demands")
+        if session is None:
+            return answer
+        if session["role"] not in domain.DEMAND_HANDLERS:
+            return self._page(session, "message.html", status=403,
+                              page="demands", heading="无权办理",
+                              text="您的角色只能查看诉求，不能办理。")
+        form = read_form(request)
+        self._check_session_form(session, form)
+        action = form.get("action", "")
+        if action not in domain.DONE:
+            return self._page(session, "message.html", status=400,
+                              page="demands", heading="无法办理",
+                              text="请选择要进行的办理操作。")
+        body = {key: form.get(key).strip() for key in ("note", "to_unit_id")
+                if form.get(key, "").strip()}
+        status, result = self._upstream(session).call(
+            "activity", "POST", f"/api/v1/demands/{quote(demand_id)}/{action}",
+            json=body)
+        if status != 200:
+            message = (result or {}).get("message") or f"办理失败（{status}）"
+            fields_ = (result or {}).get("fields") or {}
+            detail = "；".join(f"{key}：{'；'.join(v)}"
+                              for key, v in fields_.items())
+            return self._page(session, "message.html", status=status
+                              if 400 <= status < 500 else 503,
+                              page="demands", heading="办理未成功",
+                              text=message + (f"（{detail}）" if detail
+                                              else ""))
+        response = redirect(f"/demands?done={action}", code=303)
+        response.headers.update(PAGE_HEADERS)
+        return response

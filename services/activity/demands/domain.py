@@ -37,6 +37,16 @@ ACTIONS = tuple(TRANSITIONS) + ("transfer",)
 ALLOWED_FROM = {**{action: allowed
                    for action, (allowed, _) in TRANSITIONS.items()},
                 "transfer": TRANSFER_FROM}
+# what staff do (确认 and 重新打开 are the raiser's, through the hotline)
+STAFF_ACTIONS = ("respond", "progress", "resolve", "transfer")
+
+
+def staff_actions(status):
+    """[{action, label}] staff may take on a demand in ``status``."""
+    return [{"action": action, "label": ACTION_LABELS[action]}
+            for action in STAFF_ACTIONS if status in ALLOWED_FROM[action]]
+
+
 ACTION_FOR_STATUS = {target: action
                      for action, (_, target) in TRANSITIONS.items()}
 ACTION_LABELS = {"respond": "响应", "progress": "开始办理", "resolve": "办结",

@@ -84,6 +84,8 @@ class DemandSchema(LocalSchema):
     status = fields.String()
     status_label = fields.Function(
         lambda d: domain.STATUS_LABELS.get(d["status"]))
+    # what staff may do next (the console's buttons)
+    actions = fields.Function(lambda d: domain.staff_actions(d["status"]))
     raised_at = LocalTimes()
     deadlines = LocalTimes()
     calendar_note = fields.String(allow_none=True)
