@@ -3,11 +3,15 @@
     python -m sifuwu.reseal new-key   # a new Fernet key
     python -m sifuwu.reseal key-ids   # the ids of SIFUWU_CONTACT_KEYS, newest first
     python -m sifuwu.reseal reseal    # re-seal every service database with the newest
+    python -m sifuwu.reseal legacy-key  # the key SIFUWU_SECRET derives (what
+                                        # sealed contacts before SIFUWU_CONTACT_KEYS)
 
 Rotation: put the new key first in ``SIFUWU_CONTACT_KEYS`` (``new,old``) and
 restart every service (new values are sealed with it, old ones still open);
 run ``reseal`` with the same settings; when it reports nothing left, drop the
-old key and restart again. Events still in flight or in a dead-letter queue
+old key and restart again. A deployment that sealed contacts before the
+contact key existed lists ``legacy-key``'s output last (``new,legacy``) until
+``reseal`` has moved them. Events still in flight or in a dead-letter queue
 sealed with the old key open only while it is listed: drain them first.
 """
 
@@ -21,17 +25,21 @@ from sifuwu.settings import Settings
 
 
 def main(argv=None, env=None):
-    """``python -m sifuwu.reseal new-key | key-ids | reseal``:
+    """``python -m sifuwu.reseal new-key | key-ids | reseal | legacy-key``:
     make a contact key, show the ids of the configured ones, or re-seal
     every service database (``SIFUWU_DB_PREFIX``) with the newest."""
     parser = argparse.ArgumentParser(prog="python -m sifuwu.reseal")
-    parser.add_argument("command", choices=("new-key", "key-ids", "reseal"))
+    parser.add_argument("command", choices=("new-key", "key-ids", "reseal",
+                                            "legacy-key"))
     args = parser.parse_args(argv)
     if args.command == "new-key":
         print(privacy.Fernet.generate_key().decode())
         return 0
     settings = Settings.from_env(os.environ if env is None else env)
     keys = privacy.contact_keys(settings)
+    if args.command == "legacy-key":
+        print(privacy.derived_contact_key(settings.secret))
+        return 0
     if args.command == "key-ids":
         print(" ".join(keys.ids), "(最新:", keys.newest_id + ")")
         return 0

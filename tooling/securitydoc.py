@@ -51,7 +51,8 @@ policy table (`sifuwu/policy.py`); do not edit by hand.
   供工作人员查看；被拒收的接入消息中的号码与邮箱打码，原文加密放在 `x-sealed-body`。
   轮换：新密钥加在最前并重启各服务（新值用新密钥，旧值仍可解密）→ 运行
   `python -m sifuwu.reseal reseal` 重新加密各服务库 → 待队列与死信中旧密文处理完后删去
-  旧密钥再重启。`python -m sifuwu.reseal key-ids` 列出密钥编号。
+  旧密钥再重启。`python -m sifuwu.reseal key-ids` 列出密钥编号；此前由 `SIFUWU_SECRET`
+  加密的数据，先把 `python -m sifuwu.reseal legacy-key` 的输出列在最后，重新加密后再删去。
 
 ## 每个接口的访问策略
 

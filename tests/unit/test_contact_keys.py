@@ -152,3 +152,5 @@ def test_the_cli_makes_a_key_and_names_the_configured_ones(capsys):
     Fernet(capsys.readouterr().out.strip())
     assert reseal.main(["key-ids"], env={"SIFUWU_CONTACT_KEYS": f"{B},{A}"}) == 0
     assert privacy.key_id(B) in capsys.readouterr().out
+    assert reseal.main(["legacy-key"], env={"SIFUWU_SECRET": "s"}) == 0
+    assert capsys.readouterr().out.strip() == privacy.derived_contact_key("s")
