@@ -114,6 +114,9 @@ def test_a_sealed_contact_holds_no_clear_value():
     assert sealed["ref"] == privacy.contact_hash("s", "+86 139-1234-5678")
     assert open_contact(sealed, keys) == "+86 139-1234-5678"
     assert contact(sealed, keys=keys, secret="s") is sealed
+    partial = {"ref": "", "sealed": sealed["sealed"], "masked": ""}
+    rebuilt = contact(partial, keys=keys, secret="s")
+    assert rebuilt["ref"] == sealed["ref"] and rebuilt["masked"] == sealed["masked"]
     assert contact(None, keys=keys, secret="s") is None
     email = contact("li.ming@example.cn", keys=keys, secret="s")
     assert email["masked"] == "l***@example.cn"
