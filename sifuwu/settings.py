@@ -15,6 +15,7 @@ import os
 from zoneinfo import ZoneInfo
 
 from sifuwu.auth import parse_tokens
+from sifuwu.privacy import parse_contact_keys
 
 DEFAULT_PORTS = {"activity": 8001, "assessment": 8002, "feedback": 8003,
                  "notify": 8004, "identity": 8005, "console": 8006}
@@ -91,6 +92,11 @@ class Settings:
     calendar_file: str = setting(
         "SIFUWU_CALENDAR_FILE", "",
         "节假日与调休数据文件（JSON，补充 chinese-calendar 未收录的年份）")
+    contact_keys: str = setting(
+        "SIFUWU_CONTACT_KEYS", "",
+        "联系方式（手机号、邮箱）加密密钥：逗号分隔的 Fernet 密钥，最新的在前；"
+        "轮换时把新密钥加在最前，旧密钥留在后面直到重新加密完成"
+        "（python -m sifuwu.reseal reseal）；留空则由 SIFUWU_SECRET 派生（仅限开发）；生产必须设置")
     mode: str = setting(
         "SIFUWU_MODE", "development",
         "运行模式：development（开发、演示、测试）或 production（生产：任何开发默认值"
@@ -136,6 +142,15 @@ class Settings:
         if len(self.metrics_token) < MIN_TOKEN_LENGTH:
             problems.append("SIFUWU_METRICS_TOKEN 未设置或过短：Prometheus 抓取 /metrics "
                             f"须用至少 {MIN_TOKEN_LENGTH} 个字符的令牌")
+        try:
+            contact_keys = parse_contact_keys(self.contact_keys)
+        except ValueError as exc:
+            problems.append(str(exc))
+        else:
+            if not contact_keys:
+                problems.append("SIFUWU_CONTACT_KEYS 未设置：请设置联系方式加密密钥（Fernet 密钥，"
+                                "如 python -c 'from cryptography.fernet import Fernet; "
+                                "print(Fernet.generate_key().decode())'）")
         if not self.feedback_base_url.startswith("https://"):
             problems.append("SIFUWU_FEEDBACK_BASE_URL 须为评价页面对外的 https 地址"
                             f"（现为 {self.feedback_base_url}）")

@@ -55,6 +55,14 @@ policy table (`sifuwu/policy.py`); do not edit by hand.
   `POST /api/v1/keys/rotate`（工委或运维）。私钥以 `SIFUWU_IDENTITY_KEY_SECRETS`
   （MultiFernet，逗号分隔，新密钥放最前）加密保存。
 - **报送密钥**：外部系统的密钥只在创建时显示一次，见 `docs/ingest/README.md`。
+- **联系方式密钥**：手机号、邮箱在库中和事件里只以密文出现（`SIFUWU_CONTACT_KEYS`，
+  MultiFernet，逗号分隔，新密钥放最前；每个密文前记录加密它的密钥编号）。事件携带
+  `{ref, sealed, masked}`：`ref` 为键控哈希，`sealed` 只有通知服务打开用于发送，`masked`
+  供工作人员查看；被拒收的接入消息中的号码与邮箱打码，原文加密放在 `x-sealed-body`。
+  轮换：新密钥加在最前并重启各服务（新值用新密钥，旧值仍可解密）→ 运行
+  `python -m sifuwu.reseal reseal` 重新加密各服务库 → 待队列与死信中旧密文处理完后删去
+  旧密钥再重启。`python -m sifuwu.reseal key-ids` 列出密钥编号；此前由 `SIFUWU_SECRET`
+  加密的数据，先把 `python -m sifuwu.reseal legacy-key` 的输出列在最后，重新加密后再删去。
 
 ## 每个接口的访问策略
 

@@ -39,6 +39,17 @@ class OutgoingData(Schema):
         unknown = RAISE
 
 
+class SealedContact(OutgoingData):
+    """A phone as events carry it (``sifuwu.privacy.contact``): never in
+    clear; notify alone opens ``sealed`` to send."""
+
+    ref = fields.String(required=True, metadata={
+        "description": "联系方式的键控哈希（HMAC-SHA256），用于识别同一联系人"})
+    sealed = fields.String(required=True, metadata={
+        "description": "密钥编号:Fernet 密文（SIFUWU_CONTACT_KEYS）"})
+    masked = fields.String(required=True, metadata={"example": "139****5678"})
+
+
 class LocalSchema(Schema):
     """A schema that dumps times in local time: ``Schema(tz=...)``."""
 

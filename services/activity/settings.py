@@ -6,7 +6,7 @@ import functools
 import json
 from typing import Any
 
-from sifuwu.privacy import Sealer
+from sifuwu.privacy import ContactKeys, contact
 from sifuwu.settings import Settings, setting
 from sifuwu.workdays import WorkCalendar
 
@@ -52,7 +52,7 @@ class ActivitySettings(Settings):
             else {}
 
     def rules(self):
-        return Rules(secret=self.secret,
+        return Rules(secret=self.secret, contact_keys=self.contact_keys,
                      calendar=calendar(self.calendar_file or None),
                      tz=self.tz, deadline_overrides=self.deadline_overrides)
 
@@ -72,7 +72,15 @@ class Rules:
     calendar: Any
     tz: Any
     deadline_overrides: dict = dataclasses.field(default_factory=dict)
+    contact_keys: str = ""
 
     @property
     def sealer(self):
-        return Sealer(self.secret)
+        """The contact keys (``SIFUWU_CONTACT_KEYS``, else derived from the
+        secret)."""
+        return ContactKeys.configured(self.contact_keys, self.secret)
+
+    def contact(self, value):
+        """A phone as events carry it: sealed, with its reference and masked
+        form (``sifuwu.privacy.contact``); None for none."""
+        return contact(value, keys=self.sealer, secret=self.secret)

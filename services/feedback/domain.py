@@ -194,9 +194,10 @@ OVERDUE_QUERIES = ((RECT_OPEN, DEADLINE_CALLBACK),) + tuple(
     (status, DEADLINE_FIX) for status in RECT_ACTIVE)
 
 
-def reviewer_contact(rect, secret, reveal):
-    """The reviewer's contact: clear for entitled staff, masked otherwise."""
-    sealer = Sealer(secret)
+def reviewer_contact(rect, secret, reveal, sealer=None):
+    """The reviewer's contact: clear for entitled staff, masked otherwise.
+    ``sealer``: the contact keys (default: derived from ``secret``)."""
+    sealer = sealer or Sealer(secret)
     name = (sealer.open(rect["reviewer_name_enc"])
             if rect.get("reviewer_name_enc") else None)
     phone = sealer.open(rect["reviewer_phone_enc"])
@@ -268,8 +269,9 @@ def check_objection(publicity, candidate_id, today):
         raise NotFound("公示名单中没有该对象", code="unknown_candidate")
 
 
-def objector_contact(objection, secret):
-    sealer = Sealer(secret)
+def objector_contact(objection, secret, sealer=None):
+    """The objector's contact in clear (staff only)."""
+    sealer = sealer or Sealer(secret)
     return {"name": (sealer.open(objection["objector_name_enc"])
                      if objection.get("objector_name_enc") else None),
             "phone": sealer.open(objection["objector_phone_enc"])}

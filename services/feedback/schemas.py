@@ -5,6 +5,7 @@ from marshmallow import (
     EXCLUDE, RAISE, Schema, ValidationError, fields, validate, validates_schema,
 )
 
+from sifuwu.privacy import ContactField
 from services.feedback import domain
 
 PHONE = validate.Regexp(r"^1[3-9]\d{9}$", error="手机号格式不正确")
@@ -89,8 +90,9 @@ class ContactSchema(Schema):
 
     name = fields.String(load_default=None, allow_none=True,
                          validate=validate.Length(max=100))
-    phone = fields.String(load_default=None, allow_none=True,
-                          validate=validate.Length(max=32))
+    # a sealed contact {ref, sealed, masked}; for one release also the
+    # clear string events carried before
+    phone = ContactField(load_default=None, allow_none=True)
 
 
 class ActivityLoggedSchema(Schema):

@@ -3,11 +3,13 @@ becomes an entry, which of its fields replace the stored ones, when a
 directory record is too old to apply, and who behind an entry is addressed.
 
 Contact data (phones, emails, WeChat openids, names) is kept only sealed
-(``*_enc``), with a keyed hash to find it and a masked form to show.
+(``*_enc``), with a keyed hash to find it and a masked form to show. A
+directory record carries its phone as a sealed contact
+(``sifuwu.privacy.contact``): kept as it came, never opened here.
 """
 
 from sifuwu.errors import NotFound
-from sifuwu.privacy import Sealer, contact_hash, mask_name
+from sifuwu.privacy import Sealer, contact_hash, is_sealed, mask_name
 from services.notify.domain import mask_address
 
 KINDS = ("member", "unit", "recipient", "branch", "division")
@@ -27,10 +29,11 @@ def check_kind(kind):
         raise NotFound("未知的联系人类型")
 
 
-def contact_document(kind, ref_id, record, *, secret, now):
+def contact_document(kind, ref_id, record, *, secret, now, sealer=None):
     """A contact-book entry from a ``directory.changed`` record; contacts
-    sealed, hashed and masked, never in clear."""
-    sealer = Sealer(secret)
+    sealed, hashed and masked, never in clear. ``sealer``: the contact keys
+    (default: derived from ``secret``)."""
+    sealer = sealer or Sealer(secret)
     record = record or {}
     roles = record.get("roles") or []
     if isinstance(roles, str):
@@ -60,7 +63,14 @@ def contact_document(kind, ref_id, record, *, secret, now):
         doc["name_masked"] = name if kind == "unit" else mask_name(name)
     for channel, keys in CONTACT_FIELDS.items():
         value = next((record[k] for k in keys if record.get(k)), None)
-        if value:
+        if is_sealed(value):
+            doc["addresses"][channel] = {
+                "enc": value["sealed"],
+                "hash": value.get("ref") or contact_hash(
+                    secret, sealer.open(value["sealed"])),
+                "masked": value.get("masked") or "***",
+            }
+        elif value:
             value = str(value).strip()
             doc["addresses"][channel] = {
                 "enc": sealer.seal(value),
@@ -93,10 +103,10 @@ def changes(doc, record):
     return fields
 
 
-def people(entries, *, secret):
+def people(entries, *, secret, sealer=None):
     """The active entries opened: [{key, name, contacts}] (what planning
     addresses)."""
-    sealer = Sealer(secret)
+    sealer = sealer or Sealer(secret)
     return [open_entry(doc, sealer) for doc in entries
             if doc.get("active", True)]
 

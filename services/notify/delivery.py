@@ -24,7 +24,7 @@ import uuid
 
 import eventlet
 
-from sifuwu.privacy import Sealer
+from sifuwu.privacy import ContactKeys
 from services.notify import channels as ch
 from services.notify import domain
 from services.notify.planning import log_line
@@ -80,7 +80,9 @@ class Dispatcher:
         """The adapter's outcome for a claimed message (never raises)."""
         adapter = self.adapters.get(message["channel"])
         try:
-            sealer = Sealer(secret)
+            # the contact keys; without SIFUWU_CONTACT_KEYS, derived from
+            # the secret the caller seals with
+            sealer = ContactKeys.configured(self.settings.contact_keys, secret)
             address = sealer.open(message["to_enc"]) \
                 if message.get("to_enc") else None
             if message.get("body_enc"):  # the live link, for the adapter only

@@ -9,7 +9,7 @@ so this runs the same against the store and in unit tests.
 
 import dataclasses
 
-from sifuwu.privacy import Sealer, contact_hash, redact_links
+from sifuwu.privacy import Sealer, contact_hash, open_contact, redact_links
 from services.notify import domain, routing, templating
 
 # Small, non-personal facts kept with a message (for the board, filters).
@@ -44,12 +44,35 @@ def _people(target, resolve, secret):
              "name": target.name, "contacts": target.contacts}]
 
 
-def recipient_keys(envelope, *, resolve, secret):
+# The people an event names inline, with contacts sealed on the bus.
+INLINE_PEOPLE = ("recipient", "objector")
+INLINE_CONTACTS = ("phone", "email")
+
+
+def opened(data, sealer):
+    """The event's data with the sealed contacts of the people it names
+    opened, in memory only (to address and render the message; the message
+    keeps the address sealed again). A clear string, the shape of events
+    published before contacts were sealed, is taken as it is."""
+    data = dict(data)
+    for name in INLINE_PEOPLE:
+        person = data.get(name)
+        if isinstance(person, dict):
+            person = dict(person)
+            for key in INLINE_CONTACTS:
+                if person.get(key):
+                    person[key] = open_contact(person[key], sealer)
+            data[name] = person
+    return data
+
+
+def recipient_keys(envelope, *, resolve, secret, sealer=None):
     """The recipient keys ``plan`` will look preferences up for, so a batch
     of events can read all their preferences at once."""
     keys = set()
+    data = opened(envelope["data"], sealer or Sealer(secret))
     for route in routing.routes_for(envelope["type"]):
-        for target in routing.targets(route, envelope["data"]):
+        for target in routing.targets(route, data):
             if not target.missing:
                 keys.update(person["key"] for person in
                             _people(target, resolve, secret))
@@ -57,15 +80,16 @@ def recipient_keys(envelope, *, resolve, secret):
 
 
 def plan(envelope, *, resolve, preference, secret, now, available, tz,
-         quiet=(domain.QUIET_START_HOUR, domain.QUIET_END_HOUR)):
+         quiet=(domain.QUIET_START_HOUR, domain.QUIET_END_HOUR), sealer=None):
     """Messages and skips for one event.
 
     ``resolve(ref)`` → [{key, name, contacts}] from the contact book;
     ``preference(recipient_key)`` → stored preference or None;
     ``available`` → channels with a configured adapter; ``tz`` → the
     business timezone; ``quiet`` → the SMS quiet hours (start, end) or
-    None."""
-    sealer = Sealer(secret)
+    None; ``sealer`` → the contact keys (default: derived from ``secret``)."""
+    sealer = sealer or Sealer(secret)
+    envelope = dict(envelope, data=opened(envelope["data"], sealer))
     data = envelope["data"]
     messages, skips, seen = [], [], set()
     for route in routing.routes_for(envelope["type"]):

@@ -25,6 +25,7 @@ from sifuwu.access import actor
 from sifuwu.batch import batch_consumes
 from sifuwu.consumer import consumes
 from sifuwu.errors import Forbidden
+from sifuwu.privacy import contact_keys
 from sifuwu.service import ServiceBase
 from sifuwu.contract import listing, shape
 from sifuwu.web import http, json_response, load_body
@@ -92,6 +93,7 @@ class NotifyService(ServiceBase):
         dispatcher = self.channels
         return steps.Planning(
             secret=self.settings.secret, now=self.clock(),
+            sealer=contact_keys(self.settings),
             available=frozenset(dispatcher.available),
             tz=self.settings.timezone, quiet=dispatcher.quiet_hours)
 
@@ -140,6 +142,7 @@ class NotifyService(ServiceBase):
         self.store.transaction(
             functools.partial(steps.record_directory_change, change=change,
                               secret=self.settings.secret, now=self.clock(),
+                              sealer=contact_keys(self.settings),
                               as_of=envelope["occurred_at"]),
             consumed=envelope, repository=NotifyRepository)
 
@@ -154,7 +157,8 @@ class NotifyService(ServiceBase):
         saved = self.store.transaction(
             functools.partial(steps.enter_contact, kind=kind, ref_id=ref_id,
                               record=record, secret=self.settings.secret,
-                              now=self.clock()),
+                              now=self.clock(),
+                              sealer=contact_keys(self.settings)),
             repository=NotifyRepository)
         return json_response(schemas.ContactOutSchema().dump(saved))
 

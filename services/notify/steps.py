@@ -28,16 +28,18 @@ class Planning:
     available: frozenset
     tz: object
     quiet: tuple | None
+    sealer: object = None   # the contact keys (default: derived from secret)
 
 
 def _plan(envelope, context, resolve, preference):
     return planning.plan(
         envelope, resolve=resolve, preference=preference,
-        secret=context.secret, now=context.now, available=context.available,
+        secret=context.secret, sealer=context.sealer, now=context.now,
+        available=context.available,
         tz=context.tz, quiet=context.quiet)
 
 
-def _resolver(uow, secret):
+def _resolver(uow, secret, sealer=None):
     """Who stands behind a contact-book reference, each reference read
     once per resolver."""
     book = {}
@@ -45,7 +47,7 @@ def _resolver(uow, secret):
     def resolve(ref):
         if ref not in book:
             book[ref] = contacts.people(uow.repo.contact_entries(ref),
-                                        secret=secret)
+                                        secret=secret, sealer=sealer)
         return book[ref]
     return resolve
 
@@ -56,7 +58,8 @@ def plan_event(uow, envelope, context):
     """Plan an event into messages (one per recipient × channel) and
     recorded skips, and store them; returns the messages stored now (none
     for an event planned before)."""
-    result = _plan(envelope, context, _resolver(uow, context.secret),
+    result = _plan(envelope, context,
+                   _resolver(uow, context.secret, context.sealer),
                    uow.repo.get_preference)
     return uow.repo.insert_planned(result.messages, result.skips)
 
@@ -65,11 +68,12 @@ def plan_batch(uow, envelopes, context):
     """``plan_event`` for a batch of events with a constant number of
     statements: each contact-book reference read once, the preferences of
     every recipient at once, existing messages at once, one insert."""
-    resolve = _resolver(uow, context.secret)
+    resolve = _resolver(uow, context.secret, context.sealer)
     keys = set()
     for envelope in envelopes:
         keys |= planning.recipient_keys(envelope, resolve=resolve,
-                                        secret=context.secret)
+                                        secret=context.secret,
+                                        sealer=context.sealer)
     preferences = uow.repo.get_preferences(keys)
     messages, skips = [], []
     for envelope in envelopes:
@@ -81,10 +85,12 @@ def plan_batch(uow, envelopes, context):
 
 # -- the contact book ------------------------------------------------------------
 
-def save_contact(uow, kind, ref_id, record, *, secret, now, as_of=None):
+def save_contact(uow, kind, ref_id, record, *, secret, now, as_of=None,
+                 sealer=None):
     """Merge a directory record (``as_of`` its time) or a staff entry (no
     ``as_of``) into the contact book; returns the entry as stored."""
     doc = contacts.contact_document(kind, ref_id, record, secret=secret,
+                                    sealer=sealer,
                                     now=now)
     if as_of is not None:
         existing = uow.repo.get_contact(doc["_id"])
@@ -95,16 +101,17 @@ def save_contact(uow, kind, ref_id, record, *, secret, now, as_of=None):
                                   now)
 
 
-def record_directory_change(uow, change, *, secret, now, as_of):
+def record_directory_change(uow, change, *, secret, now, as_of, sealer=None):
     """A ``directory.changed`` event (loaded) into the contact book."""
     return save_contact(uow, change["kind"], change["id"], change["record"],
-                        secret=secret, now=now, as_of=as_of)
+                        secret=secret, now=now, as_of=as_of, sealer=sealer)
 
 
-def enter_contact(uow, kind, ref_id, record, *, secret, now):
+def enter_contact(uow, kind, ref_id, record, *, secret, now, sealer=None):
     """Staff add addresses the directory does not carry."""
     contacts.check_kind(kind)
-    return save_contact(uow, kind, ref_id, record, secret=secret, now=now)
+    return save_contact(uow, kind, ref_id, record, secret=secret, now=now,
+                        sealer=sealer)
 
 
 def show_contact(uow, kind, ref_id):

@@ -13,6 +13,7 @@ from services.activity.examples import example_data, example_envelope
 from services.activity.schemas import OUTGOING_SCHEMAS
 from services.activity.service import ActivityService
 from sifuwu import events as ev
+from sifuwu.privacy import Sealer, open_contact
 from tooling.stack import free_port
 from tests import helpers
 
@@ -20,6 +21,14 @@ SYSTEM = "hotline12345"
 TOKEN = "hotline-token"
 OTHER = "partymembers"
 OTHER_TOKEN = "party-token"
+
+
+def opened(contact):
+    """A sealed contact of an event, opened with the test stack's key (the
+    one ``SIFUWU_SECRET`` derives: no SIFUWU_CONTACT_KEYS in development)."""
+    assert isinstance(contact, dict) and set(contact) == {"ref", "sealed",
+                                                          "masked"}, contact
+    return open_contact(contact, Sealer("test-secret"))
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +95,7 @@ def test_every_type_is_accepted_and_announced(url, db):
     # recipients' and citizens' contacts never leave the activity service.
     for e in emitted(db, ev.DIRECTORY_CHANGED):
         if e["data"]["kind"] == "member":
-            assert e["data"]["record"]["phone"] == "13800000001"
+            assert opened(e["data"]["record"]["phone"]) == "13800000001"
         else:
             assert "phone" not in e["data"]["record"]
 
@@ -95,7 +104,8 @@ def test_every_type_is_accepted_and_announced(url, db):
     assert logged["data"]["unit_id"] == f"u-fgw-{t}"
     assert logged["data"]["branch_id"] == f"b-fgw-1-{t}"
     assert logged["data"]["member_name"] == "李明"
-    assert logged["data"]["recipient"]["phone"] == "13900000002"
+    assert opened(logged["data"]["recipient"]["phone"]) == "13900000002"
+    assert "13900000002" not in repr(logged)
 
     [party] = emitted(db, ev.PARTY_ACTIVITY_LOGGED,
                       activity_id=f"pa-20261118-0001-{t}")
@@ -261,7 +271,7 @@ def test_activity_before_its_member_is_kept_and_linked(url, db):
     assert stored["unit_id"] == f"u-fgw-{t}"
     [logged] = emitted(db, ev.ACTIVITY_LOGGED, activity_id=activity_id)
     assert logged["data"]["member_name"] == "李明"
-    assert logged["data"]["recipient"]["phone"] == "13900000002"
+    assert opened(logged["data"]["recipient"]["phone"]) == "13900000002"
     [demand] = emitted(db, ev.DEMAND_RAISED, demand_id=f"dm-act-0001-{t}")
     assert demand["data"]["owner_unit_id"] == f"u-fgw-{t}"
     # a late, older version of the member changes nothing

@@ -21,6 +21,7 @@ from services.feedback.entrypoints.ratings import submit_ratings
 from services.feedback.service import FeedbackService
 from sifuwu import access
 from sifuwu import events as ev
+from sifuwu.privacy import Sealer, open_contact
 from sifuwu import store, wiring
 from tooling.stack import free_port
 from sifuwu.store import Store, StoreAccess
@@ -33,6 +34,14 @@ STAFF = staff_headers()
 UNIT = staff_headers(access.UNIT_STAFF, name="unit", unit_id="u-fgw")
 OTHER_UNIT = staff_headers(access.UNIT_STAFF, name="other", unit_id="u-zjj")
 PHONE = "13912340000"
+
+
+def unsealed(contact):
+    """A sealed contact of an event, opened with the test stack's key (the
+    one ``SIFUWU_SECRET`` derives: no SIFUWU_CONTACT_KEYS in development)."""
+    assert isinstance(contact, dict) and set(contact) == {"ref", "sealed",
+                                                          "masked"}, contact
+    return open_contact(contact, Sealer("test-secret"))
 
 
 # -- helpers ------------------------------------------------------------------
@@ -413,7 +422,9 @@ def test_activities_are_invited_in_batches_once_each(feedback, config,
                       what="12 invitation.issued")
     assert {e["data"]["subject_id"] for e in issued} == ids
     assert {e["correlation_id"] for e in issued} == ids
-    assert all(e["data"]["recipient"]["phone"] == PHONE for e in issued)
+    assert all(unsealed(e["data"]["recipient"]["phone"]) == PHONE
+               for e in issued)
+    assert PHONE not in repr(issued)
 
     with STATEMENTS.count(db.name) as seen:
         with entrypoint_hook(feedback, "on_activity_logged") as consume:
@@ -551,7 +562,7 @@ def test_bad_review_rectification_lifecycle(feedback, config, mongo, web_url,
     # the reviewer is invited to rate the fix
     fix_invite = wait_for(lambda: outbox(db, ev.INVITATION_ISSUED,
                                          subject_id=rect_id))[0]
-    assert fix_invite["data"]["recipient"]["phone"] == PHONE
+    assert unsealed(fix_invite["data"]["recipient"]["phone"]) == PHONE
     assert fix_invite["data"]["subject_type"] == "rectification"
     link = fix_invite["data"]["link"]
     session = requests.Session()

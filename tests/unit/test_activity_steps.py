@@ -11,6 +11,7 @@ import pytest
 
 from sifuwu import events as ev
 from sifuwu.errors import Conflict, DomainError
+from sifuwu.privacy import contact_hash
 from services.activity.demands import domain, steps
 from services.activity.settings import ActivitySettings
 from tests.fakes.activity import FakeDemandRepository
@@ -155,8 +156,14 @@ def test_respond_then_resolve_on_time_hands_the_raiser_to_feedback():
     resolved = act(uow, "resolve", note="已修复")
     assert resolved["on_time_resolution"] is True
     assert resolved["next_escalation_at"] is None
-    assert uow.emitted[-1]["data"]["raiser"] == {"name": "王芳",
-                                                 "phone": "13700000003"}
+    raiser = uow.emitted[-1]["data"]["raiser"]
+    assert raiser["name"] == "王芳"
+    # the phone travels sealed: its reference, its masked form, and a token
+    # only the contact key opens
+    assert "13700000003" not in json.dumps(raiser, ensure_ascii=False)
+    assert raiser["phone"]["masked"] == "137****0003"
+    assert raiser["phone"]["ref"] == contact_hash("s", "13700000003")
+    assert RULES.sealer.open(raiser["phone"]["sealed"]) == "13700000003"
 
 
 def test_a_transfer_changes_the_owner_and_needs_a_reason():

@@ -51,7 +51,7 @@ def test_service_environment_matches_embedded_settings(document):
     for name in SERVICES:
         config_keys = settings_read_by(name)
         env = document["services"][name]["environment"]
-        assert {"AMQP_URI", "MONGO_URI", "SIFUWU_SECRET",
+        assert {"AMQP_URI", "MONGO_URI", "SIFUWU_SECRET", "SIFUWU_CONTACT_KEYS",
                 "SIFUWU_INGEST_TOKENS", "SIFUWU_IDENTITY_URL"} <= set(env)
         # staff sign in at the identity service: no flat staff tokens
         assert "SIFUWU_STAFF_TOKENS" not in env
@@ -90,8 +90,9 @@ import subprocess  # noqa: E402
 
 CLUSTER = compose.ROOT / "docker-compose.cluster.yml"
 ENV_EXAMPLE = compose.ROOT / ".env.example"
-REQUIRED = {"SIFUWU_SECRET", "SIFUWU_FEEDBACK_BASE_URL", "SIFUWU_INGEST_TOKENS",
-            "SIFUWU_METRICS_TOKEN", "RABBITMQ_PASSWORD", "MONGO_ROOT_PASSWORD",
+REQUIRED = {"SIFUWU_SECRET", "SIFUWU_CONTACT_KEYS", "SIFUWU_FEEDBACK_BASE_URL",
+            "SIFUWU_INGEST_TOKENS", "SIFUWU_METRICS_TOKEN",
+            "RABBITMQ_PASSWORD", "MONGO_ROOT_PASSWORD",
             "MONGO_APP_PASSWORD"}
 INIT_JOBS = {"mongo-init", "mongo-keyfile", "rabbitmq-init"}
 

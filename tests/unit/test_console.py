@@ -102,6 +102,7 @@ def test_production_needs_secure_cookies():
     base = {"SIFUWU_MODE": "production", "SIFUWU_SECRET": "s" * 64,
             "SIFUWU_INGEST_TOKENS": "a=" + "k" * 40,
             "SIFUWU_METRICS_TOKEN": "m" * 32,
+            "SIFUWU_CONTACT_KEYS": "Qm9JbxVmSVf5m0o6dM2hp8yfa3MdpUO8hQ1cA8mbi0s=",
             "SIFUWU_FEEDBACK_BASE_URL": "https://x.example"}
     problems = ConsoleSettings.load(base, env={}).production_problems()
     assert any("SIFUWU_CONSOLE_COOKIE_SECURE" in p for p in problems)

@@ -10,6 +10,7 @@ from itsdangerous import URLSafeSerializer
 
 from sifuwu import events as ev
 from sifuwu.errors import Conflict, Forbidden, NotFound
+from sifuwu.privacy import Sealer, contact, contact_hash, open_contact
 from sifuwu.workdays import CALENDAR
 from services.feedback import domain
 from services.feedback.repository import FeedbackRepository
@@ -73,6 +74,28 @@ def test_one_invitation_per_subject(uow):
     assert issued["type"] == ev.INVITATION_ISSUED
     token = issued["data"]["link"].rsplit("/", 1)[1]
     assert LINKS["signer"].loads(token) == first["_id"]
+
+
+def test_an_invitation_keeps_and_passes_on_the_sealed_contact_it_was_given(uow):
+    keys = Sealer(SECRET)
+    sealed = contact(CONTACT["phone"], keys=keys, secret=SECRET)
+    first = uow.run(invitations.invite, subject_type=domain.SUBJECT_ACTIVITY,
+                    subject_id="a-9", contact=dict(CONTACT, phone=sealed),
+                    subject=SUBJECT, now=EVE, sealer=keys, **LINKS)
+    assert first["recipient_phone_enc"] == sealed["sealed"]
+    assert first["recipient_hash"] == sealed["ref"]
+    [issued] = uow.emitted
+    assert issued["data"]["recipient"]["phone"] == sealed
+    assert CONTACT["phone"] not in repr(issued)
+
+
+def test_an_invitation_from_an_old_clear_event_seals_the_phone(uow):
+    invite(uow)   # CONTACT's phone in clear, as events carried it before
+    [issued] = uow.emitted
+    phone = issued["data"]["recipient"]["phone"]
+    assert CONTACT["phone"] not in repr(issued)
+    assert phone["ref"] == contact_hash(SECRET, CONTACT["phone"])
+    assert open_contact(phone, Sealer(SECRET)) == CONTACT["phone"]
 
 
 def test_a_rating_uses_its_link_once(uow):
@@ -176,7 +199,10 @@ def test_rectification_moves_are_refused_from_a_wrong_state(uow):
     assert uow.types()[-2:] == [ev.RECTIFICATION_CLOSED, ev.INVITATION_ISSUED]
     fix_invite = uow.emitted[-1]["data"]
     assert fix_invite["subject_type"] == domain.SUBJECT_RECTIFICATION
-    assert fix_invite["recipient"]["phone"] == CONTACT["phone"]
+    # the phone travels sealed: notify alone opens it
+    assert CONTACT["phone"] not in repr(fix_invite)
+    assert open_contact(fix_invite["recipient"]["phone"],
+                        Sealer(SECRET)) == CONTACT["phone"]
     with pytest.raises(Conflict):
         uow.run(rectifications.record_callback, rect_id, "关闭后回访", EVE,
                 by="staff")
@@ -322,7 +348,10 @@ def test_an_answer_is_given_once_and_shown_on_the_board(uow):
     answered = uow.run(board.answer_objection, filed["_id"], False,
                        "经核实，不影响表彰。", EVE, by="staff", secret=SECRET)
     assert answered["status"] == domain.OBJECTION_ANSWERED
-    assert uow.emitted[-1]["data"]["objector"]["phone"] == "13788889999"
+    objector = uow.emitted[-1]["data"]["objector"]
+    assert "13788889999" not in repr(objector)
+    assert objector["phone"]["masked"] == "137****9999"
+    assert open_contact(objector["phone"], Sealer(SECRET)) == "13788889999"
     with pytest.raises(Conflict) as again:
         uow.run(board.answer_objection, filed["_id"], True, "再答复", EVE,
                 by="staff")

@@ -461,7 +461,8 @@ def test_every_variable_set_is_one_the_service_reads(base):
         names = environment_of(find(base, "Deployment", name), base,
                                secret_keys)
         assert {"AMQP_URI", "MONGO_URI", "SIFUWU_SECRET", "SIFUWU_INGEST_TOKENS",
-                "SIFUWU_IDENTITY_URL", "SIFUWU_FEEDBACK_BASE_URL"} <= names
+                "SIFUWU_IDENTITY_URL", "SIFUWU_FEEDBACK_BASE_URL",
+                "SIFUWU_CONTACT_KEYS"} <= names
         assert names <= settings_read_by(name), names - settings_read_by(name)
 
 

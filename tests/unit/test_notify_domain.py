@@ -6,7 +6,7 @@ import datetime as dt
 import pytest
 
 from sifuwu import events as ev
-from services.notify import domain, planning, routing, templating
+from services.notify import contacts, domain, planning, routing, templating
 
 UTC = dt.timezone.utc
 SECRET = "unit-secret"
@@ -466,3 +466,48 @@ def test_an_invitation_is_stored_with_its_link_redacted_and_sealed():
     shown = schemas.MessageSchema().dump(dict(
         message, body="旧消息 http://x/f/old-token 评价"))
     assert "old-token" not in shown["body"] and "body_enc" not in shown
+
+
+def test_a_sealed_contact_is_opened_only_to_address_and_kept_sealed():
+    from cryptography.fernet import Fernet
+    from sifuwu.privacy import ContactKeys, contact, contact_hash
+
+    keys = ContactKeys([Fernet.generate_key().decode()])
+    phone = "13900000000"
+    sealed = contact(phone, keys=keys, secret=SECRET)
+    data = {"link": "http://x/f/t1", "expires_at": "2026-12-03",
+            "recipient": {"name": "王五", "phone": sealed}}
+    result = planning.plan(
+        envelope(ev.INVITATION_ISSUED, data), resolve=lambda ref: [],
+        preference=lambda who: None, secret=SECRET, now=at(10),
+        available={"sms"}, tz=TZ, sealer=keys)
+    [message] = result.messages
+    assert keys.open(message["to_enc"]) == phone
+    assert message["to_hash"] == contact_hash(SECRET, phone) == sealed["ref"]
+    assert message["recipient"] == "contact:" + sealed["ref"][:32]
+    assert message["to_masked"] == "139****0000"
+    assert phone not in repr(message)
+    assert data["recipient"]["phone"] is sealed   # the event is not changed
+    # the old clear shape plans to the same message
+    [old] = planning.plan(
+        envelope(ev.INVITATION_ISSUED, dict(data, recipient={
+            "name": "王五", "phone": phone})), resolve=lambda ref: [],
+        preference=lambda who: None, secret=SECRET, now=at(10),
+        available={"sms"}, tz=TZ, sealer=keys).messages
+    assert old["_id"] == message["_id"] and old["to_hash"] == message["to_hash"]
+
+
+def test_the_contact_book_keeps_a_directory_phone_sealed_as_it_came():
+    from cryptography.fernet import Fernet
+    from sifuwu.privacy import ContactKeys, contact
+
+    keys = ContactKeys([Fernet.generate_key().decode()])
+    sealed = contact("13900000001", keys=keys, secret=SECRET)
+    doc = contacts.contact_document("member", "m1", {
+        "name": "李明", "unit_id": "u1", "phone": sealed},
+        secret=SECRET, now=at(10), sealer=keys)
+    sms = doc["addresses"]["sms"]
+    assert sms == {"enc": sealed["sealed"], "hash": sealed["ref"],
+                   "masked": "139****0001"}
+    [person] = contacts.people([doc], secret=SECRET, sealer=keys)
+    assert person["contacts"]["sms"] == "13900000001"

@@ -15,7 +15,8 @@ GOOD = {"SIFUWU_MODE": "production", "SIFUWU_SECRET": "s" * 64,
         "SIFUWU_INGEST_TOKENS": "hotline12345=" + "k" * 40,
         "SIFUWU_FEEDBACK_BASE_URL": "https://pingjia.example.gov.cn",
         "SIFUWU_IDENTITY_KEY_SECRETS": "x" * 44,
-        "SIFUWU_METRICS_TOKEN": "m" * 32}
+        "SIFUWU_METRICS_TOKEN": "m" * 32,
+        "SIFUWU_CONTACT_KEYS": "Qm9JbxVmSVf5m0o6dM2hp8yfa3MdpUO8hQ1cA8mbi0s="}
 
 
 def problems(cls=Settings, **changes):
@@ -38,6 +39,8 @@ def test_good_production_settings_pass():
      "SIFUWU_FEEDBACK_BASE_URL"),
     ({"SIFUWU_MODE": "prod"}, "SIFUWU_MODE"),
     ({"SIFUWU_METRICS_TOKEN": ""}, "SIFUWU_METRICS_TOKEN"),
+    ({"SIFUWU_CONTACT_KEYS": ""}, "SIFUWU_CONTACT_KEYS"),
+    ({"SIFUWU_CONTACT_KEYS": "not-a-fernet-key"}, "SIFUWU_CONTACT_KEYS"),
 ])
 def test_each_development_default_is_named(changes, named):
     found = problems(**changes)
@@ -62,6 +65,7 @@ def test_a_production_service_with_the_defaults_does_not_start():
     message = str(refused.value)
     assert message.startswith("probe 拒绝以生产模式启动")
     assert "SIFUWU_SECRET" in message and "SIFUWU_INGEST_TOKENS" in message
+    assert "SIFUWU_CONTACT_KEYS" in message
     container.kill()
 
 

@@ -143,7 +143,9 @@ def party_result(activity):
 def activity_event_data(activity, phone, tz):
     """What ``activity.logged`` carries for the other services' own copies.
 
-    The recipient's phone travels only so that feedback can invite them."""
+    The recipient's phone travels only so that feedback can invite them,
+    and only sealed: ``phone`` is a sealed contact
+    (``sifuwu.privacy.contact``) or None."""
     recipient = activity["recipient"]
     return {
         "activity_id": activity["_id"],

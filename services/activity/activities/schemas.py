@@ -9,7 +9,8 @@ from marshmallow import (
 
 from services.activity.activities import domain
 from services.activity.fields import (
-    CATEGORY_CODE, MOBILE, IngestData, OutgoingData, aware, ident,
+    CATEGORY_CODE, MOBILE, IngestData, OutgoingData, SealedContact, aware,
+    ident,
 )
 
 
@@ -158,8 +159,9 @@ class OutRecipient(OutgoingData):
     type = fields.String(required=True,
                          validate=validate.OneOf(domain.RECIPIENT_TYPES))
     name = fields.String(required=True)
-    phone = fields.String(allow_none=True, load_default=None, metadata={
-        "description": "仅供评价服务发送评价邀请"})
+    phone = fields.Nested(SealedContact, allow_none=True, load_default=None,
+                          metadata={"description": "密封的联系方式（不含明文），"
+                                    "仅供评价服务发送评价邀请"})
 
 
 class ActivityLoggedData(OutgoingData):

@@ -15,7 +15,8 @@ def log_activity(uow, data, *, activity_id, now, rules):
                                             now)
     uow.repo.insert_activity(activity)
     uow.emit(ev.ACTIVITY_LOGGED,
-             domain.activity_event_data(activity, phone, rules.tz),
+             domain.activity_event_data(activity, rules.contact(phone),
+                                        rules.tz),
              correlation_id=activity["_id"])
     return activity
 
@@ -63,7 +64,8 @@ def complete_activity(uow, activity, member, phone, *, now, rules):
     uow.repo.update_activity(activity["_id"], changes)
     linked = dict(activity, **changes)
     uow.emit(ev.ACTIVITY_LOGGED,
-             domain.activity_event_data(linked, phone, rules.tz),
+             domain.activity_event_data(linked, rules.contact(phone),
+                                        rules.tz),
              correlation_id=linked["_id"])
     demands = activity.get("pending_demands") or []
     for data in domain.demands_raised_in(linked, demands, phone):
@@ -170,7 +172,8 @@ def apply_bulk(uow, envelopes, *, now, rules):
             else:
                 activity.update(domain.link_changes(activity, member, now))
                 uow.emit(ev.ACTIVITY_LOGGED,
-                         domain.activity_event_data(activity, phone, rules.tz),
+                         domain.activity_event_data(
+                             activity, rules.contact(phone), rules.tz),
                          correlation_id=activity["_id"])
                 result = {"activity_id": activity["_id"],
                           "member_linked": True, "demand_ids": []}

@@ -337,7 +337,7 @@ def raiser_for_feedback(changed, action):
 
 def demand_event_data(demand, raiser=None, *, tz):
     """``demand.raised`` / ``demand.status_changed`` data. ``raiser`` (name,
-    phone in clear) is passed only when the demand becomes resolved, so that
+    phone as a sealed contact) is passed only when the demand becomes resolved, so that
     feedback can invite the raiser to rate the outcome."""
     deadlines = demand["deadlines"]
     data = {

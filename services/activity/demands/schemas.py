@@ -7,7 +7,7 @@ from marshmallow import EXCLUDE, RAISE, Schema, fields, validate
 from services.activity.demands import domain
 from services.activity.fields import (
     CATEGORY_CODE, MOBILE, IngestData, LocalSchema, LocalTimes, OutgoingData,
-    aware, ident,
+    SealedContact, aware, ident,
 )
 
 
@@ -17,6 +17,11 @@ class RaiserSchema(Schema):
 
     name = fields.String(required=True, validate=validate.Length(min=1, max=50))
     phone = fields.String(load_default=None, validate=MOBILE)
+
+
+class OutRaiser(OutgoingData):
+    name = fields.String(required=True)
+    phone = fields.Nested(SealedContact, allow_none=True, load_default=None)
 
 
 class DemandRaisedData(IngestData):
@@ -132,8 +137,8 @@ class DemandEventData(OutgoingData):
     resolved_at = aware(allow_none=True, load_default=None)
     on_time_response = fields.Boolean(allow_none=True, load_default=None)
     on_time_resolution = fields.Boolean(allow_none=True, load_default=None)
-    raiser = fields.Nested(RaiserSchema, metadata={
-        "description": "仅在状态变为 resolved 时携带，供评价服务邀请诉求人"})
+    raiser = fields.Nested(OutRaiser, metadata={
+        "description": "仅在状态变为 resolved 时携带（电话密封），供评价服务邀请诉求人"})
     action = fields.String(validate=validate.OneOf(domain.ACTIONS),
                            metadata={"description": "仅 demand.status_changed"})
     transfer = fields.Nested(Transfer, metadata={"description": "仅转办时"})

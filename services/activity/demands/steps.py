@@ -77,6 +77,9 @@ def act_on_demand(uow, demand_id, action, *, by, at, rules, note=None,
         raise Conflict("诉求已被同时修改，请重试", code="concurrent_update")
     raiser = json.loads(rules.sealer.open(changed["raiser_enc"])) \
         if domain.raiser_for_feedback(changed, action) else None
+    if raiser is not None:
+        # on the bus the phone travels sealed (notify opens it to send)
+        raiser["phone"] = rules.contact(raiser.get("phone"))
     uow.emit(ev.DEMAND_STATUS_CHANGED,
              domain.status_changed_data(changed, action, raiser, tz=rules.tz),
              correlation_id=demand_id)

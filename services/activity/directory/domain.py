@@ -30,9 +30,11 @@ def directory_event_data(kind, record_id, record):
     return {"kind": kind, "id": record_id, "record": record}
 
 
-def member_record(member_id, data, sealer):
+def member_record(member_id, data, sealer, contact=None):
     """(stored record, public record) of a member; ``data`` without its
-    id."""
+    id. ``contact(phone)`` gives the sealed contact the public record
+    carries (``sifuwu.privacy.contact``); without it the public record has
+    no phone."""
     data = dict(data)
     phone = data.pop("phone", None)
     record = dict(data)
@@ -40,10 +42,10 @@ def member_record(member_id, data, sealer):
         record["phone_enc"] = sealer.seal(phone)
         record["phone_masked"] = mask_phone(phone)
     public = dict(data, member_id=member_id)
-    if phone:
+    if phone and contact is not None:
         # notify's contact book needs it for demand escalation (督查) and
-        # rectification deadlines; it is sealed there, never logged.
-        public["phone"] = phone
+        # rectification deadlines: sealed on the bus, opened only there.
+        public["phone"] = contact(phone)
     return record, public
 
 

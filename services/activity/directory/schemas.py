@@ -76,7 +76,7 @@ class RecipientData(IngestData):
 
 
 class DirectoryChangedData(OutgoingData):
-    """directory.changed — 组织架构或服务对象变更（不含电话）."""
+    """directory.changed — 组织架构或服务对象变更（电话仅以密封形式携带）."""
 
     kind = fields.String(required=True, validate=validate.OneOf(
         domain.KINDS))

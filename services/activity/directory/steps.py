@@ -48,7 +48,8 @@ apply_branch = _apply_plain("branch", "branch_id")
 def apply_member(uow, envelope, *, now, rules):
     data = dict(envelope["data"])
     member_id = data.pop("member_id")
-    record, public = domain.member_record(member_id, data, rules.sealer)
+    record, public = domain.member_record(member_id, data, rules.sealer,
+                                          rules.contact)
     uow.repo.touch_arrival(f"member:{member_id}")
     result, member = upsert_record(uow, "member", member_id, record,
                                    envelope, public)

@@ -8,10 +8,13 @@ consumes the public ingest exchange ``sifuwu.ingest``.
 * Valid messages are collected, up to ``MAX_BATCH`` or for ``MAX_WAIT``
   seconds, and handed as one batch to the decorated service method in one
   worker; each is acknowledged only after the batch's transaction committed.
-* An invalid message is never dropped: it is published, body and headers
-  intact plus ``x-rejection-reason``, to the durable queue
+* An invalid message is never dropped: it is published, headers intact
+  plus ``x-rejection-reason``, to the durable queue
   ``sifuwu.ingest.rejected``, and acknowledged only once the broker confirmed
-  that publish.
+  that publish. Its body is kept intact unless it holds a phone or an email:
+  then they are masked in the body and the original body is sealed with the
+  contact key in the header ``x-sealed-body`` (no contact in clear in a
+  queue).
 * A message the service refuses (validation or a domain rule) is rejected
   the same way, alone; the rest of its batch is stored.
 * A transient failure (store or broker down) puts the batch back; any other
@@ -33,7 +36,7 @@ from kombu import Connection, Consumer, Exchange, Queue
 from kombu.pools import producers
 from nameko.extensions import Entrypoint
 
-from sifuwu import wiring
+from sifuwu import privacy, wiring
 from sifuwu.consumer import describe
 from sifuwu.store import is_transient
 from services.activity.ingest import domain
@@ -229,10 +232,15 @@ class IngestConsumer(Entrypoint):
             getattr(exc, "code", None) in domain.RETRYABLE
 
     def _reject(self, message, reason):
-        """Publish the message, intact, to the rejected queue with the
-        reason (publisher confirms), then ack it."""
+        """Publish the message to the rejected queue with the reason
+        (publisher confirms), then ack it; phones and emails in it are
+        masked, the original body sealed in ``x-sealed-body``."""
         headers = dict(message.headers or {})
-        headers[wiring.REJECTION_HEADER] = reason
+        headers[wiring.REJECTION_HEADER] = privacy.mask_text(reason)
+        body, sealed = privacy.seal_body(
+            message.body, privacy.contact_keys(self.settings))
+        if sealed is not None:
+            headers[privacy.SEALED_BODY_HEADER] = sealed
         user = message.properties.get("user_id")
         if user:
             headers["x-user-id"] = user
@@ -241,7 +249,7 @@ class IngestConsumer(Entrypoint):
                           transport_options={"confirm_publish": True})
         with producers[conn].acquire(block=True) as producer:
             producer.publish(
-                message.body, exchange="",
+                body, exchange="",
                 routing_key=wiring.INGEST_REJECTED_QUEUE, delivery_mode=2,
                 headers=headers, retry=True,
                 content_type=message.content_type or "application/octet-stream",

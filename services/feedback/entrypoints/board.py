@@ -55,7 +55,8 @@ class BoardEntrypoints(FeedbackWeb):
     def _file_objection(self, data):
         return self._run(functools.partial(
             board.file_objection, data=data, now=self.clock(),
-            secret=self.settings.secret, today=self._today()))
+            secret=self.settings.secret, today=self._today(),
+            sealer=self.contact_keys))
 
     @http("POST", "/publicity/objections", body="form",
           request=shape("ObjectionForm", campaign_id=fields.String(),
@@ -116,12 +117,12 @@ class BoardEntrypoints(FeedbackWeb):
         who = self._staff(request)
         filters = schemas.ListQuerySchema().load(request.args.to_dict())
         items = self._read(board.list_objections, filters)
-        secret = self.settings.secret
+        secret, sealer = self.settings.secret, self.contact_keys
         log.info("staff %s listed %d objection(s) (contacts shown)", who,
                  len(items))
         return json_response({"items": [
             schemas.ObjectionOutSchema().dump(
-                {**o, "objector": domain.objector_contact(o, secret)})
+                {**o, "objector": domain.objector_contact(o, secret, sealer)})
             for o in items], "count": len(items)})
 
     @http("POST", "/api/v1/objections/<objection_id>/answer",
@@ -134,7 +135,8 @@ class BoardEntrypoints(FeedbackWeb):
         objection = self._run(functools.partial(
             board.answer_objection, objection_id=objection_id,
             substantiated=data["substantiated"], answer=data["answer"],
-            now=self.clock(), by=who, secret=self.settings.secret))
+            now=self.clock(), by=who, secret=self.settings.secret,
+            sealer=self.contact_keys))
         return json_response(schemas.ObjectionOutSchema(
             exclude=("objector",)).dump(objection))
 
@@ -153,7 +155,8 @@ class BoardEntrypoints(FeedbackWeb):
                          self.settings.max_body_bytes)
         rec = self._run(functools.partial(
             recommendations.recommend, data=data, now=self.clock(),
-            source="public", secret=self.settings.secret))
+            source="public", secret=self.settings.secret,
+            sealer=self.contact_keys))
         return json_response(schemas.RecommendationOutSchema().dump(rec),
                              status=201)
 

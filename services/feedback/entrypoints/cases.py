@@ -26,7 +26,7 @@ class CaseEntrypoints(FeedbackWeb):
     def _rect_out(self, rect, reveal=False):
         return schemas.RectificationSchema().dump(
             {**rect, "reviewer": domain.reviewer_contact(
-                rect, self.settings.secret, reveal)})
+                rect, self.settings.secret, reveal, self.contact_keys)})
 
     # -- rectifications -----------------------------------------------------
 

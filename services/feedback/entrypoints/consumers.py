@@ -82,5 +82,6 @@ class ConsumerEntrypoints(FeedbackWeb):
         data = schemas.ObjectionAnsweredSchema().load(envelope["data"])
         self._run(functools.partial(board.record_decision, data=data,
                                     now=self.clock(),
-                                    secret=self.settings.secret),
+                                    secret=self.settings.secret,
+                                    sealer=self.contact_keys),
                   consumed=envelope)

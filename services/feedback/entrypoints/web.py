@@ -26,6 +26,7 @@ from werkzeug.wrappers import Response
 
 from sifuwu.access import actor
 from sifuwu.errors import DomainError, Forbidden
+from sifuwu.privacy import contact_keys
 from sifuwu.workdays import WorkCalendar
 from services.feedback import domain, repository
 
@@ -130,6 +131,12 @@ class FeedbackWeb:
     # -- links and identities -----------------------------------------------
 
     @property
+    def contact_keys(self):
+        """The contact keys (``SIFUWU_CONTACT_KEYS``) that seal and open
+        contacts."""
+        return contact_keys(self.settings)
+
+    @property
     def signer(self):
         return URLSafeSerializer(self.settings.secret,
                                  salt="feedback-invitation")
@@ -151,6 +158,7 @@ class FeedbackWeb:
     def _links(self):
         """What a step needs to seal contacts and sign invitation links."""
         return {"secret": self.settings.secret, "signer": self.signer,
+                "sealer": self.contact_keys,
                 "base_url": self.settings.feedback_base_url}
 
     # -- rate limits and CSRF ----------------------------------------------------

@@ -5,7 +5,7 @@ objector."""
 
 from sifuwu import events as ev
 from sifuwu.errors import Conflict, NotFound
-from sifuwu.privacy import Sealer, contact_hash
+from sifuwu.privacy import Sealer, contact, contact_hash
 from services.feedback import domain
 
 
@@ -43,12 +43,12 @@ def board(uow, today):
     return lists
 
 
-def file_objection(uow, data, now, *, secret, today):
+def file_objection(uow, data, now, *, secret, today, sealer=None):
     """异议 while the publicity is open: kept with sealed contact details;
     one per person and candidate."""
     publicity = uow.repo.publicity(data["campaign_id"])
     domain.check_objection(publicity, data["candidate_id"], today.isoformat())
-    sealer = Sealer(secret)
+    sealer = sealer or Sealer(secret)
     objection_id = ev.new_id()
     objection = {
         "_id": objection_id,
@@ -79,7 +79,7 @@ def file_objection(uow, data, now, *, secret, today):
 
 
 def answer_objection(uow, objection_id, substantiated, answer, now, *, by,
-                     secret=None):
+                     secret=None, sealer=None):
     """Staff answer an objection once; the answer is announced (notify
     sends it to the objector, assessment records the ruling)."""
     objection = uow.repo.answer_objection(
@@ -91,11 +91,22 @@ def answer_objection(uow, objection_id, substantiated, answer, now, *, by,
         if uow.repo.objection(objection_id) is None:
             raise NotFound("未找到该异议")
         raise Conflict("该异议已答复", code="already_answered")
-    _announce(uow, objection, substantiated, answer, secret)
+    _announce(uow, objection, substantiated, answer, secret, sealer)
     return objection
 
 
-def _announce(uow, objection, substantiated, answer, secret):
+def _objector(objection, secret, sealer):
+    """The objector as ``objection.answered`` carries them: the phone
+    sealed (``sifuwu.privacy.contact``), for notify alone to open."""
+    if not secret:
+        return None
+    sealer = sealer or Sealer(secret)
+    found = domain.objector_contact(objection, secret, sealer)
+    return dict(found, phone=contact(found["phone"], keys=sealer,
+                                     secret=secret))
+
+
+def _announce(uow, objection, substantiated, answer, secret, sealer=None):
     """``objection.answered``: feedback is its one publisher."""
     uow.emit(ev.OBJECTION_ANSWERED, {
         "objection_id": objection["_id"],
@@ -104,12 +115,11 @@ def _announce(uow, objection, substantiated, answer, secret):
         "substantiated": substantiated,
         "answer": answer,
         # only notify reads it, to send the answer to the objector (答复异议人)
-        "objector": (domain.objector_contact(objection, secret)
-                     if secret else None),
+        "objector": _objector(objection, secret, sealer),
     }, correlation_id=objection["campaign_id"])
 
 
-def record_decision(uow, data, now, secret=None):
+def record_decision(uow, data, now, secret=None, sealer=None):
     """A ruling given by assessment's staff (``objection.decided``): shown on
     the board and announced as the answer. An objection already answered here
     (the ruling came from this answer) or unknown here changes nothing."""
@@ -121,7 +131,7 @@ def record_decision(uow, data, now, secret=None):
             "answered_at": now})
     if objection is not None:
         _announce(uow, objection, data["substantiated"], data["answer"],
-                  secret)
+                  secret, sealer)
     return objection
 
 

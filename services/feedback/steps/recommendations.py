@@ -4,7 +4,8 @@ from sifuwu import events as ev
 from sifuwu.privacy import Sealer
 
 
-def recommend(uow, data, now, *, source, secret=None, correlation_id=None):
+def recommend(uow, data, now, *, source, secret=None, correlation_id=None,
+              sealer=None):
     """A recipient recommends a member or a branch as a model; the
     recommender's contact, if given, is sealed."""
     recommendation = {
@@ -17,7 +18,7 @@ def recommend(uow, data, now, *, source, secret=None, correlation_id=None):
         "submitted_at": now,
     }
     if secret and data.get("phone"):
-        sealer = Sealer(secret)
+        sealer = sealer or Sealer(secret)
         recommendation["recommender_phone_enc"] = sealer.seal(data["phone"])
         if data.get("name"):
             recommendation["recommender_name_enc"] = sealer.seal(data["name"])

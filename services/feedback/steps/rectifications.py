@@ -87,14 +87,14 @@ def record_callback(uow, rect_id, note, now, *, by):
 
 
 def close_rectification(uow, rect_id, outcome, now, *, by, secret, signer,
-                        base_url):
+                        base_url, sealer=None):
     """整改完成: announce it and invite the reviewer to rate the fix."""
     rect = move_rectification(uow, rect_id, domain.RECT_CLOSED,
                               {"closed_at": now, "outcome": outcome}, now,
                               by=by)
     uow.emit(ev.RECTIFICATION_CLOSED, rectification_event(rect),
              correlation_id=rect["subject_id"])
-    sealer = Sealer(secret)
+    sealer = sealer or Sealer(secret)
     contact = {"phone": sealer.open(rect["reviewer_phone_enc"]),
                "name": (sealer.open(rect["reviewer_name_enc"])
                         if rect.get("reviewer_name_enc") else None)}
@@ -108,6 +108,7 @@ def close_rectification(uow, rect_id, outcome, now, *, by, secret, signer,
             "branch_id": rect.get("branch_id"),
             "category": invitation.get("category")},
         secret=secret, signer=signer, base_url=base_url, now=now,
+        sealer=sealer,
         correlation_id=rect["subject_id"])
     return rect
 
