@@ -26,7 +26,7 @@ from nameko.extensions import DependencyProvider
 from sifuwu import wiring
 from sifuwu.errors import DomainError
 from sifuwu.events import load_envelope
-from sifuwu import metrics
+from sifuwu import metrics, privacy
 from sifuwu.jsonlog import log_context
 from sifuwu.settings import Settings
 from sifuwu.store import Duplicate, is_transient
@@ -52,11 +52,14 @@ class SettlingEventHandler(EventHandler):
 
 
 class DeadLetters(DependencyProvider):
-    """Publishes a rejected message, body intact, to the dead-letter queue
-    with the reason in ``x-rejection-reason``."""
+    """Publishes a rejected message to the dead-letter queue with the
+    reason in ``x-rejection-reason``: the body intact, except that a phone
+    or email in it is masked and the original kept sealed with the contact
+    key in ``x-sealed-body`` (``sifuwu.privacy.seal_body``)."""
 
     def setup(self):
         self.settings = Settings.from_config(self.container.config)
+        self.contact_keys = privacy.contact_keys(self.settings)
 
     def get_dependency(self, worker_ctx):
         return functools.partial(self.publish, worker_ctx=worker_ctx)
@@ -73,6 +76,12 @@ class DeadLetters(DependencyProvider):
                           transport_options={"confirm_publish": True})
         payload = body if isinstance(body, (bytes, str)) else json.dumps(
             body, ensure_ascii=False, default=str)
+        # no phone or email in clear in a dead letter (an event of the old,
+        # clear shape that fails): masked, the original sealed beside it
+        payload, sealed = privacy.seal_body(payload, self.contact_keys)
+        if sealed is not None:
+            headers[privacy.SEALED_BODY_HEADER] = sealed
+        headers[wiring.REJECTION_HEADER] = privacy.mask_text(reason)
         with producers[conn].acquire(block=True) as producer:
             producer.publish(
                 payload, exchange=exchange, routing_key=queue,

@@ -20,7 +20,7 @@ from sifuwu import events as ev
 from sifuwu.access import actor as acting_account
 from sifuwu.consumer import consumes
 from sifuwu.errors import Conflict, DomainError
-from sifuwu.privacy import Sealer
+from sifuwu.privacy import contact_keys
 from sifuwu.contract import shape
 from sifuwu.web import http, json_response, load_body
 from services.assessment.selection import audit, domain, draw, schemas, steps
@@ -197,7 +197,7 @@ class SelectionEntrypoints:
         actor = self._selection_staff(request)
         body = load_body(request, schemas.PoolSchema(),
                          self.settings.max_body_bytes)
-        sealer = Sealer(self.settings.secret)
+        sealer = contact_keys(self.settings)
         pool = self._selection_run(functools.partial(
             steps.set_pool, campaign_id=campaign_id,
             evaluators=body["evaluators"], actor=actor, now=self.clock(),
