@@ -127,3 +127,51 @@ def test_an_operator_sees_health_and_no_records(urls, accounts):
     assert "服务健康" in home.text and "服务活动" not in home.text
     refused = browser.get(url + "/activities", timeout=30)
     assert refused.status_code == 403 and "无权访问" in refused.text
+
+
+def raise_demand(urls, demand_id, unit_id):
+    from services.activity.examples import example_envelope
+    from sifuwu.events import utcnow
+    envelope = example_envelope("demand.raised", secrets.token_hex(3),
+                                source="demo")
+    envelope["data"].update(demand_id=demand_id, owner_unit_id=unit_id,
+                            title=f"{unit_id} 路灯损坏")
+    envelope["event_id"] = f"demo-{demand_id}"
+    envelope["occurred_at"] = utcnow().isoformat()
+    sent = requests.post(urls["activity"] + "/api/v1/events", json=envelope,
+                         headers={"Authorization": "Bearer demo-token"},
+                         timeout=30)
+    assert sent.status_code == 202, sent.text
+
+
+def test_a_unit_account_handles_its_units_demand(urls, accounts):
+    from tests.helpers import wait_for
+    mine, theirs = (f"d-con-{secrets.token_hex(3)}" for _ in range(2))
+    raise_demand(urls, mine, UNIT_A)
+    raise_demand(urls, theirs, UNIT_B)
+    url = urls["console"]
+    browser, _ = sign_in(url, *accounts[access.UNIT_STAFF][:2])
+    page = wait_for(lambda: (lambda p: p if f"{UNIT_A} 路灯损坏" in p.text
+                             else None)(browser.get(url + "/demands",
+                                                    timeout=30)),
+                    timeout=60, what="the unit's demand on the page")
+    assert f"{UNIT_B} 路灯损坏" not in page.text
+    assert f'action="/demands/{mine}/act"' in page.text
+    forged = browser.post(f"{url}/demands/{mine}/act", data={
+        "action": "respond", "csrf": "x"}, timeout=30)
+    assert forged.status_code == 403
+    done = browser.post(f"{url}/demands/{mine}/act", data={
+        "action": "respond", "note": "已联系市民，明日现场查看。",
+        "csrf": form_token(page)}, allow_redirects=False, timeout=30)
+    assert (done.status_code, done.headers["Location"]) == (
+        303, "/demands?done=respond")
+    assert "已响应" in browser.get(url + done.headers["Location"],
+                                  timeout=30).text
+    demand = requests.get(f"{urls['activity']}/api/v1/demands/{mine}",
+                          headers=STAFF, timeout=30).json()
+    assert demand["status"] == "responded"
+    assert demand["history"][-1]["by"].endswith("@unit_staff")
+    # another unit's demand cannot be handled by typing its address
+    refused = browser.post(f"{url}/demands/{theirs}/act", data={
+        "action": "respond", "csrf": form_token(page)}, timeout=30)
+    assert refused.status_code == 404 and "办理未成功" in refused.text
