@@ -30,6 +30,24 @@ DEMAND_HANDLERS = (access.COMMITTEE, access.SUPERVISOR, access.UNIT_STAFF)
 DONE = {"respond": "已响应", "progress": "已开始办理", "resolve": "已办结",
         "transfer": "已转办"}
 
+# the four services (四服务) as people read them
+CATEGORY_NAMES = {"enterprise": "服务企业", "project": "服务项目",
+                  "grassroots": "服务基层", "masses": "服务群众"}
+
+
+def local_time(value, tz):
+    """An ISO 8601 instant from an API as local ``YYYY-MM-DD HH:MM``."""
+    if not value:
+        return "—"
+    try:
+        moment = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return str(value)
+    if moment.tzinfo is None:
+        return moment.strftime("%Y-%m-%d %H:%M")
+    return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M")
+
+
 SESSION_COOKIE = "sfw_console"
 LOGIN_COOKIE = "sfw_console_login"  # ties the login form's token to a browser
 

@@ -137,7 +137,11 @@ class ConsoleService(ServiceBase):
                         token=session["token"] if session else None)
 
     def _page(self, session, template, status=200, page=None, **context):
+        tz = self.settings.tz
         return render(template, status=status, session=session,
+                      local=lambda value: domain.local_time(value, tz),
+                      category=lambda code: domain.CATEGORY_NAMES.get(
+                          code, code or "—"),
                       who=domain.scope_title(session),
                       menu=domain.menu(session["role"], page), **context)
 

@@ -129,3 +129,14 @@ def test_a_session_is_renewed_before_its_token_runs_out():
     # past the first token's expiry, the renewed one keeps it going
     assert steps.current(repo, cookie, T0 + dt.timedelta(seconds=1000),
                          idle_seconds=1800)[0] == "active"
+
+
+def test_times_are_shown_in_the_business_timezone():
+    from zoneinfo import ZoneInfo
+    shanghai = ZoneInfo("Asia/Shanghai")
+    assert domain.local_time("2026-11-18T07:00:00+00:00", shanghai) == \
+        "2026-11-18 15:00"
+    assert domain.local_time("2026-11-18T15:00:00+08:00", shanghai) == \
+        "2026-11-18 15:00"
+    assert domain.local_time(None, shanghai) == "—"
+    assert domain.local_time("soon", shanghai) == "soon"
