@@ -103,8 +103,10 @@ class ConsoleService(ServiceBase):
         state, session = self._sessions(
             lambda uow: steps.current(uow.repo, cookie, now, idle))
         if session is None:
-            target = "/login?next=" + quote(request.full_path.rstrip("?"),
-                                            safe="/?=&")
+            # back to the page after sign-in; a form's page, not the form
+            back = request.full_path.rstrip("?") if request.method == "GET" \
+                else domain.PAGES.get(page, ("/",))[0]
+            target = "/login?next=" + quote(back, safe="/?=&")
             if state != "missing":
                 target += "&ended=" + state
             response = redirect(target, code=303)

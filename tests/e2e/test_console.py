@@ -175,3 +175,11 @@ def test_a_unit_account_handles_its_units_demand(urls, accounts):
     refused = browser.post(f"{url}/demands/{theirs}/act", data={
         "action": "respond", "csrf": form_token(page)}, timeout=30)
     assert refused.status_code == 404 and "办理未成功" in refused.text
+
+
+def test_a_form_sent_after_the_session_ended_goes_back_to_its_page(urls):
+    answer = requests.post(urls["console"] + "/demands/d-x/act",
+                           data={"action": "respond", "csrf": "x"},
+                           allow_redirects=False, timeout=30)
+    assert answer.status_code == 303
+    assert answer.headers["Location"] == "/login?next=/demands"
