@@ -78,9 +78,8 @@ class DeadLetters(DependencyProvider):
             body, ensure_ascii=False, default=str)
         # no phone or email in clear in a dead letter (an event of the old,
         # clear shape that fails): masked, the original sealed beside it
-        payload, sealed = privacy.seal_body(payload, self.contact_keys)
-        if sealed is not None:
-            headers[privacy.SEALED_BODY_HEADER] = sealed
+        payload, sealed = privacy.dead_letter(payload, self.contact_keys)
+        headers.update(sealed)
         headers[wiring.REJECTION_HEADER] = privacy.mask_text(reason)
         with producers[conn].acquire(block=True) as producer:
             producer.publish(

@@ -251,6 +251,12 @@ def contact_ref(value, secret):
 
 
 SEALED_BODY_HEADER = "x-sealed-body"
+# A header must fit in one AMQP frame (RabbitMQ's frame_max is 128 KiB, for
+# every header together): a larger sealed original travels as the body.
+SEALED_HEADER_MAX = 16 * 1024
+WHOLE_BODY_SEALED_HEADER = "x-body-sealed"
+MASKED_EXCERPT_HEADER = "x-masked-excerpt"
+EXCERPT_CHARS = 2000
 
 
 def seal_body(body, keys):
@@ -270,6 +276,23 @@ def seal_body(body, keys):
     if masked == text:
         return body, None
     return masked.encode("utf-8"), keys.seal(text)
+
+
+def dead_letter(body, keys):
+    """(body, headers) of a dead letter carrying ``body``, with no phone or
+    email in clear: the body masked and the original sealed in the header
+    ``SEALED_BODY_HEADER`` while it fits a header (``SEALED_HEADER_MAX``);
+    else the sealed original as the body (``WHOLE_BODY_SEALED_HEADER``)
+    with a masked excerpt to read. A body without contacts stays as it
+    is."""
+    masked, sealed = seal_body(body, keys)
+    if sealed is None:
+        return body, {}
+    if len(sealed) <= SEALED_HEADER_MAX:
+        return masked, {SEALED_BODY_HEADER: sealed}
+    excerpt = masked.decode("utf-8", "replace")[:EXCERPT_CHARS]
+    return sealed.encode("ascii"), {WHOLE_BODY_SEALED_HEADER: "1",
+                                    MASKED_EXCERPT_HEADER: excerpt}
 
 
 class ContactField(fields.Field):

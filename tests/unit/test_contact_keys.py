@@ -157,3 +157,22 @@ def test_the_cli_makes_a_key_and_names_the_configured_ones(capsys):
     assert privacy.key_id(B) in capsys.readouterr().out
     assert reseal.main(["legacy-key"], env={"SIFUWU_SECRET": "s"}) == 0
     assert capsys.readouterr().out.strip() == privacy.derived_contact_key("s")
+
+
+def test_a_large_dead_letter_travels_sealed_as_its_body():
+    """A header must fit in one AMQP frame: the sealed original of a large
+    message is the body then, with a masked excerpt to read."""
+    keys = ContactKeys([A])
+    small = b'{"phone": "13912345678"}'
+    body, headers = privacy.dead_letter(small, keys)
+    assert b"13912345678" not in body and keys.open(
+        headers[privacy.SEALED_BODY_HEADER]).encode() == small
+    large = json.dumps({"phone": "13912345678",
+                        "junk": "党" * 100_000}).encode()
+    body, headers = privacy.dead_letter(large, keys)
+    assert headers[privacy.WHOLE_BODY_SEALED_HEADER] == "1"
+    assert keys.open(body.decode()).encode() == large
+    excerpt = headers[privacy.MASKED_EXCERPT_HEADER]
+    assert "139****5678" in excerpt and len(excerpt) <= 2000
+    assert sum(len(str(v)) for v in headers.values()) < 16 * 1024
+    assert privacy.dead_letter(b'{"a": 1}', keys) == (b'{"a": 1}', {})

@@ -14,7 +14,8 @@ consumes the public ingest exchange ``sifuwu.ingest``.
   that publish. Its body is kept intact unless it holds a phone or an email:
   then they are masked in the body and the original body is sealed with the
   contact key in the header ``x-sealed-body`` (no contact in clear in a
-  queue).
+  queue); an original too large for a header travels sealed as the body,
+  with a masked excerpt (``sifuwu.privacy.dead_letter``).
 * A message the service refuses (validation or a domain rule) is rejected
   the same way, alone; the rest of its batch is stored.
 * A transient failure (store or broker down) puts the batch back; any other
@@ -234,13 +235,12 @@ class IngestConsumer(Entrypoint):
     def _reject(self, message, reason):
         """Publish the message to the rejected queue with the reason
         (publisher confirms), then ack it; phones and emails in it are
-        masked, the original body sealed in ``x-sealed-body``."""
+        masked, the original body sealed (``privacy.dead_letter``)."""
         headers = dict(message.headers or {})
         headers[wiring.REJECTION_HEADER] = privacy.mask_text(reason)
-        body, sealed = privacy.seal_body(
+        body, sealed = privacy.dead_letter(
             message.body, privacy.contact_keys(self.settings))
-        if sealed is not None:
-            headers[privacy.SEALED_BODY_HEADER] = sealed
+        headers.update(sealed)
         user = message.properties.get("user_id")
         if user:
             headers["x-user-id"] = user
