@@ -345,6 +345,7 @@ def test_every_bad_ingest_message_is_rejected_with_a_reason(stack, urls,
     deadline = time.monotonic() + 90
     with Connection(stack.amqp_uri) as conn:
         queue = rejected_queue()(conn.default_channel)
+        others = []  # other tests' messages, held unacked, given back after
         while len(reasons) < len(sent) and time.monotonic() < deadline:
             message = queue.get(no_ack=False)
             if message is None:
@@ -356,7 +357,10 @@ def test_every_bad_ingest_message_is_rejected_with_a_reason(stack, urls,
                     wiring.REJECTION_HEADER)
                 message.ack()
             else:
-                message.requeue()  # another test's message
+                # requeued now, it would come straight back to this get
+                others.append(message)
+        for message in others:
+            message.requeue()
     missing = [i for i in sent if i not in reasons]
     kinds = {}
     for reason in reasons.values():

@@ -9,7 +9,7 @@ import pytest
 import requests
 from kombu import Connection
 from kombu.pools import producers
-from nameko.testing.services import entrypoint_hook
+from nameko.testing.services import entrypoint_hook, restrict_entrypoints
 
 from tooling.peers import Peer
 from services.notify.service import NotifyService
@@ -355,11 +355,16 @@ def invitation_event(phone, n=0):
 
 
 def test_a_batch_of_invitations_costs_a_constant_number_of_statements(
-        notify, config, web_url, peers, mongo, monkeypatch):
+        container_factory, config, peers, mongo, monkeypatch):
     """40 invitations in one batch: one transaction of six statements, then
     two chunks of sends (claim, read the claimed, record the outcomes), each
     SMS its own gateway request under its message id; the batch again
-    (redelivered) costs one read and sends nothing."""
+    (redelivered) costs one read and sends nothing. The container runs the
+    invitation handler alone: the sweeper (every 10 s) would add its own
+    statements to the count when it fires inside the window."""
+    notify = container_factory(NotifyService, config)
+    restrict_entrypoints(notify, "on_invitation_issued")
+    notify.start()
     monkeypatch.setattr(store, "IN_CHUNK", 10_000)  # one read each
     monkeypatch.setattr(store, "WRITE_CHUNK", 10_000)  # one write each
     db = mongo[config["SIFUWU_DB_PREFIX"] + "notify"]
