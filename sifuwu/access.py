@@ -375,6 +375,16 @@ class Grant:
             return {unit_field: self.identity.unit_id}
         return {branch_field: self.identity.branch_id}
 
+    def narrow(self, query):
+        """List filters ``query`` narrowed to the caller's scope, or None
+        when they ask for another unit's or branch's records (which then
+        make an empty list)."""
+        scope = self.filter()
+        for key, value in scope.items():
+            if query.get(key) not in (None, value):
+                return None
+        return {**query, **scope}
+
 
 def authorize(identity, rule, name="route"):
     """The ``Grant`` of ``identity`` (or ``None``, anonymous) under ``rule``:

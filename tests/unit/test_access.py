@@ -213,6 +213,12 @@ def test_each_role_sees_its_home_scope():
     assert secretary.filter() == {"branch_id": "b1"}
     committee = grant("demo.list_activities", bearer(access.COMMITTEE))
     assert committee.filter() == {}
+    # a list query narrowed to the scope; another unit's asks for nothing
+    assert staff.narrow({"status": "open"}) == {"status": "open",
+                                                "unit_id": "u1"}
+    assert staff.narrow({"unit_id": "u1"}) == {"unit_id": "u1"}
+    assert staff.narrow({"unit_id": "u2"}) is None
+    assert committee.narrow({"unit_id": "u2"}) == {"unit_id": "u2"}
     assert grant("demo.demands", bearer(access.SUPERVISOR)).scope == \
         access.CITY
 
