@@ -7,14 +7,13 @@ the services' routes; the threat model and the procedures above it are kept
 here, beside the table they explain. A unit test keeps the page current.
 """
 
-import importlib
 import sys
 
-from nameko.web.handlers import HttpRequestHandler
-
 from sifuwu import access
+from sifuwu.contract import http_routes
 from sifuwu.policy import POLICY
 from sifuwu.wiring import SERVICES
+from tooling.contract import service_class
 
 HEADER = """# 安全与访问控制 (Security)
 
@@ -78,16 +77,8 @@ ROLE_COLUMNS = (access.COMMITTEE, access.UNIT_STAFF, access.BRANCH_SECRETARY,
 
 def service_routes(name):
     """(method, URL rule, entrypoint name) of a service's HTTP routes."""
-    module = importlib.import_module(f"services.{name}.service")
-    cls = next(value for value in vars(module).values()
-               if isinstance(value, type) and getattr(value, "name", None)
-               == name)
-    found = []
-    for attr in sorted(dir(cls)):
-        for entrypoint in getattr(getattr(cls, attr, None),
-                                  "nameko_entrypoints", ()):
-            if isinstance(entrypoint, HttpRequestHandler):
-                found.append((entrypoint.method, entrypoint.url, attr))
+    found = [(entrypoint.method, entrypoint.url, attr) for attr, entrypoint
+             in http_routes(service_class(name))]
     return sorted(found, key=lambda r: (r[1], r[0]))
 
 

@@ -7,18 +7,18 @@ Calls that the policy lets through are sent so that they change nothing a
 later test reads: record ids that do not exist, a period long past, a body
 that is not valid JSON."""
 
-import importlib
 import re
 import secrets
 
 import pytest
 import requests
-from nameko.web.handlers import HttpRequestHandler
 
 from sifuwu import access
+from sifuwu.contract import http_routes
 from sifuwu.policy import POLICY
 from sifuwu.wiring import SERVICES
 from tests.helpers import StackStaff
+from tooling.contract import service_class
 from tooling.login import Login, create_account
 
 STAFF = StackStaff()
@@ -39,26 +39,12 @@ ROLE_SPECS = {
 }
 
 
-def service_class(name):
-    module = importlib.import_module(f"services.{name}.service")
-    return next(value for value in vars(module).values()
-                if isinstance(value, type) and getattr(value, "name", None)
-                == name)
-
-
 def routes():
     """(route name, service, HTTP method, URL rule) of every HTTP route."""
-    found = []
-    for name in SERVICES:
-        cls = service_class(name)
-        for attr in sorted(dir(cls)):
-            for entrypoint in getattr(getattr(cls, attr, None),
-                                      "nameko_entrypoints", ()):
-                if isinstance(entrypoint, HttpRequestHandler):
-                    for method in entrypoint.method.split(","):
-                        found.append((f"{name}.{attr}", name, method.strip(),
-                                      entrypoint.url))
-    return found
+    return [(f"{name}.{attr}", name, method.strip(), entrypoint.url)
+            for name in SERVICES
+            for attr, entrypoint in http_routes(service_class(name))
+            for method in entrypoint.method.split(",")]
 
 
 def fill(rule):

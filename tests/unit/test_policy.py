@@ -2,31 +2,17 @@
 a route without a rule fails here, and so does a rule for a route that no
 longer exists."""
 
-import importlib
-
 import pytest
-from nameko.web.handlers import HttpRequestHandler
 
 from sifuwu import access
+from sifuwu.contract import http_routes
 from sifuwu.policy import POLICY
 from sifuwu.wiring import SERVICES
+from tooling.contract import service_class
 
 
-def service_class(name):
-    module = importlib.import_module(f"services.{name}.service")
-    return next(value for value in vars(module).values()
-                if isinstance(value, type) and getattr(value, "name", None)
-                == name)
-
-
-def http_routes(cls):
-    found = set()
-    for attr in dir(cls):
-        for entrypoint in getattr(getattr(cls, attr, None),
-                                  "nameko_entrypoints", ()):
-            if isinstance(entrypoint, HttpRequestHandler):
-                found.add(f"{cls.name}.{attr}")
-    return found
+def route_names(cls):
+    return {f"{cls.name}.{attr}" for attr, _ in http_routes(cls)}
 
 
 @pytest.mark.parametrize("name", SERVICES)
@@ -37,7 +23,7 @@ def test_every_route_of_every_service_has_a_rule(name):
 
 
 def test_every_rule_names_a_route_that_exists():
-    routes = set().union(*(http_routes(service_class(n)) for n in SERVICES))
+    routes = set().union(*(route_names(service_class(n)) for n in SERVICES))
     assert routes, "no routes found"
     assert set(POLICY.rules) - routes == set()
 
